@@ -1,0 +1,1 @@
+"""Command side of xlsnap: commands, their handlers, drivers for side effects, the CLI."""

@@ -1,0 +1,102 @@
+"""The ``xlsnap`` application object, global options, and error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+from typing import Annotated, Any
+
+import click
+import typer
+
+from commands.errors import XlsnapError
+from commands.services import Services, open_services
+from commands.settings import Settings
+from ledger.errors import InvalidRequest, LedgerUnavailable, OperationInFlight
+
+app = typer.Typer(
+    name="xlsnap",
+    help="Snapshots of Xen domains, every operation recorded in an append-only event ledger.\n\n"
+    "Example: xlsnap snapshot-create -n before-upgrade web",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    home: Annotated[str | None, typer.Option(
+        "--home", envvar="XLSNAP_HOME", show_envvar=True,
+        help="State folder [default: /var/lib/xen/snapshots for root, else "
+             "$XDG_STATE_HOME/xlsnap].")] = None,
+    ledger: Annotated[str | None, typer.Option(
+        "--ledger", envvar="XLSNAP_LEDGER", show_envvar=True,
+        help="Ledger database file [default: HOME/ledger.sqlite].")] = None,
+    config_dir: Annotated[str | None, typer.Option(
+        "--config-dir", envvar="XLSNAP_CONFIG_DIR", show_envvar=True,
+        help="Folder of domain configs, DOMAIN.cfg in xl.cfg syntax [default: /etc/xen].")] = None,
+) -> None:
+    """Global options come before the sub-command."""
+    ctx.obj = Settings.resolve(home, ledger, config_dir)
+
+
+def services(ctx: typer.Context) -> Services:
+    """Open the ledger for a sub-command; closed when the command ends."""
+    root = ctx.find_root()
+    settings: Settings = root.obj
+    svc = open_services(settings)
+    root.call_on_close(svc.close)
+    return svc
+
+
+def _register() -> None:
+    from commands.cli import history, projections_cmd, snapshot_create, snapshot_delete
+    from commands.cli import snapshot_list, snapshot_revert
+
+    for module in (snapshot_create, snapshot_list, snapshot_delete, snapshot_revert, history):
+        module.register(app)
+    app.add_typer(projections_cmd.group, name="projections")
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> Any:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors print one line on stderr and set the exit code."""
+    _register()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="xlsnap", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("xlsnap: aborted", file=sys.stderr)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except XlsnapError as exc:
+        return _fail(exc.message, exc.exit_code)
+    except OperationInFlight as exc:
+        return _fail(str(exc), 3)
+    except (InvalidRequest, LedgerUnavailable) as exc:
+        return _fail(str(exc), 2)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"xlsnap: error: {message}", file=sys.stderr)
+    return code
+
+
+def entry_point() -> None:
+    """Console-script entry: ``sys.exit(main())``."""
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""``xlsnap snapshot-delete``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from commands.cli.main import services
+from commands.delete import delete_snapshot
+from commands.messages import DeleteSnapshot
+
+
+def snapshot_delete(
+    ctx: typer.Context,
+    domain: Annotated[str, typer.Argument(help="Domain name.")],
+    name: Annotated[str, typer.Option("-n", "--name", help="Snapshot to delete.")],
+) -> None:
+    """Delete snapshot NAME of DOMAIN: its disk state and metadata file.
+
+    Its children get its parent; if it was current, its parent becomes current.
+    Only internal snapshots can be deleted so far.
+
+    \b
+    Example:
+      xlsnap snapshot-delete -n before-upgrade web
+    """
+    svc = services(ctx)
+    delete_snapshot(DeleteSnapshot(domain, name), svc)
+    typer.echo(f"Snapshot {name} of domain {domain} deleted")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("snapshot-delete")(snapshot_delete)

@@ -1,0 +1,261 @@
+"""``snapshot-create`` of a stopped domain: internal qcow2 tags and external overlays.
+
+Everything is checked before the first side effect; then each disk's snapshot, the
+config rewrite (external) and the metadata file are steps that are undone in
+reverse if a later one fails.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from commands.config.disk_spec import DiskSpec, format_disk_spec
+from commands.config.snapshot_cfg import SnapshotConfig, load_snapshot_cfg
+from commands.config.xlcfg import quote_string, replace_spans
+from commands.domains import DiskEntry, Domain, load_domain
+from commands.drivers.process import ProcessResult
+from commands.drivers.qemu_img import ImageInfo, QemuImg, QemuImgError
+from commands.errors import UsageError
+from commands.files import atomic_write, remove_file, sha256_bytes
+from commands.messages import CreateSnapshot
+from commands.metadata import metadata_path, remove_metadata, write_metadata
+from commands.operation import Operation, Step
+from commands.services import Services
+
+STOPPED_STATE = {"state": "shutoff", "running": False, "blocked": False, "paused": False,
+                 "shutdown": True, "dying": False}
+
+
+@dataclass(frozen=True)
+class DiskPlan:
+    """What happens to one disk: an internal tag in ``path``, or an overlay on top of it."""
+
+    entry: DiskEntry
+    kind: str
+    path: str
+    info: ImageInfo
+    overlay: str | None = None
+
+    @property
+    def vdev(self) -> str:
+        return self.entry.spec.vdev
+
+    def record(self, name: str) -> dict[str, Any]:
+        """The disk's part of the libxl-json record (the seed's field names)."""
+        if self.kind == "internal":
+            return {"device": self.vdev, "name": name, "file": self.path, "format": "qcow2",
+                    "path": self.path, "type": "internal"}
+        return {"device": self.vdev, "name": name, "file": self.path,
+                "format": self.info.format, "path": self.overlay, "type": "external"}
+
+
+def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
+    """Take a snapshot; returns its libxl-json record.
+
+    Example: ``create_snapshot(CreateSnapshot("web", name="before-upgrade"), svc)``.
+    """
+    domain = load_domain(svc.settings.config_dir, cmd.domain)
+    snapcfg = load_snapshot_cfg(cmd.config_file) if cmd.config_file else None
+    name = cmd.name or (snapcfg.name if snapcfg else None) or str(int(time.time()))
+    ledger = svc.ledger_for(domain)
+    ledger.check_idle()
+    ledger.check_new_name(name)
+    _check_memory(domain, snapcfg)
+    plans = plan_disks(domain, snapcfg, name, svc.qemu_img)
+    domain_dir = svc.settings.domain_dir(domain.uuid)
+    if metadata_path(domain_dir, name).exists():
+        raise UsageError(f"{metadata_path(domain_dir, name)} exists already; remove it or "
+                         "choose another name")
+    kinds = {p.kind for p in plans}
+    record: dict[str, Any] = {
+        "name": name,
+        "description": snapcfg.description if snapcfg else "",
+        "creation_time": int(time.time()),
+        "claimed_creation_time": snapcfg.creation_time if snapcfg else None,
+        "memory": "no",
+        "type": kinds.pop() if len(kinds) == 1 else "mixed",
+        **STOPPED_STATE,
+        "disks": [p.record(name) for p in plans],
+        "domain": {"name": domain.name, "uuid": domain.uuid},
+    }
+    steps = [_disk_step(p, name, svc.qemu_img) for p in plans]
+    externals = [p for p in plans if p.kind == "external"]
+    if externals:
+        step, config_change = _config_rewrite_step(domain, externals, name)
+        record["config"] = config_change
+        steps.append(step)
+    steps.append(Step("metadata-write", str(metadata_path(domain_dir, name)),
+                      ["write", str(metadata_path(domain_dir, name))],
+                      do=lambda: write_metadata(domain_dir, name, record),
+                      undo=lambda: remove_metadata(domain_dir, name),
+                      undo_argv=["unlink", str(metadata_path(domain_dir, name))]))
+    op = Operation(svc.app, ledger, svc.actor)
+    op.start("create", name, {"domain": domain.name, "config_file": cmd.config_file,
+                              "disks": record["disks"]})
+    op.run(steps)
+    op.complete(lambda lg: lg.record_taken(op.operation_id, name, record, svc.actor))
+    svc.sync()
+    return record
+
+
+def _check_memory(domain: Domain, snapcfg: SnapshotConfig | None) -> None:
+    memory = snapcfg.memory if snapcfg else None
+    if memory not in (None, "no"):
+        raise UsageError(
+            f"domain {domain.name!r} is not running: it has no memory state to save "
+            f"(memory={memory!r}); use memory=\"no\" for a disk snapshot"
+        )
+
+
+def plan_disks(
+    domain: Domain, snapcfg: SnapshotConfig | None, name: str, qemu_img: QemuImg
+) -> list[DiskPlan]:
+    """Decide and check what happens to each disk; raises ``UsageError`` on bad input."""
+    default_kind = snapcfg.type if snapcfg and snapcfg.type else "internal"
+    requests = {d.vdev: d for d in snapcfg.disks} if snapcfg else {}
+    listed_only = bool(requests) and snapcfg is not None and snapcfg.type is None
+    for vdev in requests:
+        domain.disk(vdev)
+    plans: list[DiskPlan] = []
+    for entry in domain.disks:
+        spec = entry.spec
+        request = requests.get(spec.vdev)
+        if not spec.writable or not spec.target:
+            if request is not None:
+                raise UsageError(f"disk {spec.vdev!r} of domain {domain.name!r} is read-only "
+                                 "or empty and cannot be snapshotted")
+            continue
+        if listed_only and request is None:
+            continue  # a config that lists disks and sets no type snapshots just those
+        kind = (request.kind if request and request.kind else None) or (
+            "external" if request and request.overlay else default_kind)
+        info = _inspect(domain, spec, qemu_img)
+        if kind == "internal":
+            plans.append(_plan_internal(domain, entry, info, name))
+        else:
+            overlay = request.overlay if request and request.overlay else None
+            plans.append(_plan_external(domain, entry, info, name, overlay))
+    if not plans:
+        raise UsageError(f"domain {domain.name!r} has no writable disk to snapshot")
+    overlays = [p.overlay for p in plans if p.overlay]
+    if len(set(overlays)) != len(overlays):
+        raise UsageError("two disks would share one overlay file")
+    return plans
+
+
+def _inspect(domain: Domain, spec: DiskSpec, qemu_img: QemuImg) -> ImageInfo:
+    path = spec.target or ""
+    if not os.path.isabs(path):
+        raise UsageError(f"disk {spec.vdev!r} of domain {domain.name!r}: path {path!r} is "
+                         "not absolute")
+    if not os.path.exists(path):
+        raise UsageError(f"disk {spec.vdev!r} of domain {domain.name!r}: image {path} is missing")
+    try:
+        info = qemu_img.info(path)
+    except QemuImgError as exc:
+        raise UsageError(f"disk {spec.vdev!r}: cannot read image {path}: {exc}") from None
+    if info.format != spec.format:
+        raise UsageError(f"disk {spec.vdev!r}: config says format {spec.format} but {path} "
+                         f"is {info.format}")
+    return info
+
+
+def _plan_internal(domain: Domain, entry: DiskEntry, info: ImageInfo, name: str) -> DiskPlan:
+    spec = entry.spec
+    if info.format != "qcow2":
+        raise UsageError(
+            f"disk {spec.vdev!r} ({info.path}) is {info.format}: internal snapshots need "
+            "qcow2; take an external snapshot of it (type=\"external\" in a snapshot config)"
+        )
+    if info.find(name):
+        raise UsageError(f"disk {spec.vdev!r} ({info.path}) already has a snapshot tag "
+                         f"{name!r} that the ledger does not know; choose another name")
+    return DiskPlan(entry, "internal", info.path, info)
+
+
+def _plan_external(
+    domain: Domain, entry: DiskEntry, info: ImageInfo, name: str, overlay: str | None
+) -> DiskPlan:
+    spec = entry.spec
+    if overlay is None:
+        base = Path(info.path)
+        overlay = str(base.with_name(f"{base.stem}.{name}.qcow2"))
+    if not os.path.isabs(overlay):
+        raise UsageError(f"overlay {overlay!r} for disk {spec.vdev!r} is not an absolute path")
+    if os.path.lexists(overlay):
+        raise UsageError(f"overlay {overlay} for disk {spec.vdev!r} exists already")
+    if not os.path.isdir(os.path.dirname(overlay)):
+        raise UsageError(f"folder of overlay {overlay} for disk {spec.vdev!r} does not exist")
+    return DiskPlan(entry, "external", info.path, info, overlay)
+
+
+def _disk_step(plan: DiskPlan, name: str, qemu_img: QemuImg) -> Step:
+    binary = qemu_img.binary
+    if plan.kind == "internal":
+        return Step(
+            "internal-snapshot-create", plan.path,
+            [binary, "snapshot", "-c", name, plan.path],
+            do=lambda: qemu_img.snapshot_create(plan.path, name),
+            undo=lambda: _delete_tag_if_present(qemu_img, plan.path, name),
+            undo_argv=[binary, "snapshot", "-d", name, plan.path],
+        )
+    overlay = plan.overlay or ""
+    return Step(
+        "overlay-create", overlay,
+        [binary, "create", "-q", "-f", "qcow2", "-F", plan.info.format, "-b", plan.path, overlay],
+        do=lambda: qemu_img.create_overlay(plan.path, plan.info.format, overlay),
+        undo=lambda: ProcessResult(["unlink", overlay], 0,
+                                   detail={"removed": remove_file(Path(overlay))}),
+        undo_argv=["unlink", overlay],
+    )
+
+
+def _delete_tag_if_present(qemu_img: QemuImg, path: str, name: str) -> ProcessResult:
+    """Undo of an internal snapshot: delete the tag, or note that it is not there."""
+    if not qemu_img.info(path).find(name):
+        return ProcessResult([qemu_img.binary, "snapshot", "-d", name, path], 0,
+                             detail={"absent": True})
+    return qemu_img.snapshot_delete(path, name)
+
+
+def _config_rewrite_step(
+    domain: Domain, externals: list[DiskPlan], name: str
+) -> tuple[Step, dict[str, Any]]:
+    """Point the domain's disks at their overlays; the old config is kept beside it."""
+    path = domain.config_path
+    old = domain.config.text
+    replacements: dict[tuple[int, int], str] = {}
+    for plan in externals:
+        spec = plan.entry.spec
+        new_spec = DiskSpec(vdev=spec.vdev, target=plan.overlay, format="qcow2",
+                            access=spec.access, devtype=spec.devtype,
+                            backendtype=spec.backendtype, script=spec.script, extra=spec.extra)
+        start, end = plan.entry.span
+        quote = old[start] if old[start] in "'\"" else '"'
+        replacements[(start, end)] = quote_string(format_disk_spec(new_spec), quote)
+    new = replace_spans(old, replacements)
+    backup = path.with_name(f"{path.name}.before-{name}")
+    if os.path.lexists(backup):
+        raise UsageError(f"{backup} exists already; move it away first")
+    mode = os.stat(path).st_mode & 0o777
+    change = {"path": str(path), "backup": str(backup),
+              "sha256_before": sha256_bytes(old.encode()),
+              "sha256_after": sha256_bytes(new.encode())}
+
+    def rewrite() -> ProcessResult:
+        atomic_write(backup, old.encode(), mode)
+        atomic_write(path, new.encode(), mode)
+        return ProcessResult(["rewrite", str(path)], 0, detail=change)
+
+    def restore() -> ProcessResult:
+        atomic_write(path, old.encode(), mode)
+        remove_file(backup)
+        return ProcessResult(["restore", str(path)], 0)
+
+    step = Step("config-rewrite", str(path), ["rewrite", str(path), "backup", str(backup)],
+                do=rewrite, undo=restore, undo_argv=["restore", str(path)])
+    return step, change

@@ -1,0 +1,106 @@
+"""Find a domain by name: ``<config-dir>/<name>.cfg`` read as data, its disks parsed."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from commands.config.disk_spec import DiskSpec, parse_disk_spec
+from commands.config.xlcfg import XlConfig, load_xl_cfg
+from commands.errors import ConfigError, UsageError
+
+_DOMAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,63}")
+#: Domains without a ``uuid`` get this stable one, derived from their name.
+NAMELESS_UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://xlsnap.invalid/domain-name")
+
+
+@dataclass(frozen=True)
+class DiskEntry:
+    """One disk of a domain and where its spec stands in the config text."""
+
+    spec: DiskSpec
+    span: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A domain as its xl.cfg file describes it."""
+
+    name: str
+    uuid: str
+    uuid_declared: bool
+    config_path: Path
+    config: XlConfig
+    disks: tuple[DiskEntry, ...]
+
+    @property
+    def key(self) -> str:
+        """The ledger key: the uuid the config declares, else the domain's name."""
+        return self.uuid if self.uuid_declared else f"name:{self.name}"
+
+    def disk(self, vdev: str) -> DiskEntry:
+        """The disk at ``vdev``; ``UsageError`` if the domain has none."""
+        for entry in self.disks:
+            if entry.spec.vdev == vdev:
+                return entry
+        known = ", ".join(e.spec.vdev for e in self.disks) or "none"
+        raise UsageError(f"domain {self.name!r} has no disk {vdev!r} (its disks: {known})")
+
+
+def check_domain_name(name: str) -> str:
+    """Refuse names that could not be a config file's stem (``/``, ``..``, control chars)."""
+    if not _DOMAIN_NAME.fullmatch(name) or ".." in name:
+        raise UsageError(f"invalid domain name {name!r}")
+    return name
+
+
+def load_domain(config_dir: Path, name: str) -> Domain:
+    """Read ``<config_dir>/<name>.cfg``; errors name the file and line."""
+    check_domain_name(name)
+    path = config_dir / f"{name}.cfg"
+    if not path.exists():
+        raise UsageError(f"unknown domain {name!r}: no config file {path}")
+    config = load_xl_cfg(path)
+    declared = config.get_str("name")
+    if declared is None:
+        raise ConfigError(f"{path}: no 'name' setting")
+    if declared != name:
+        line = config.settings["name"].line
+        raise ConfigError(f"{path}:{line}: names domain {declared!r}, not {name!r}")
+    return Domain(
+        name=name, uuid=_domain_uuid(config, name), uuid_declared="uuid" in config.settings,
+        config_path=path, config=config, disks=_disks(config),
+    )
+
+
+def _domain_uuid(config: XlConfig, name: str) -> str:
+    raw = config.get_str("uuid")
+    if raw is None:
+        return str(uuid.uuid5(NAMELESS_UUID_NS, name))
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        line = config.settings["uuid"].line
+        raise ConfigError(f"{config.path}:{line}: invalid uuid {raw!r}") from None
+
+
+def _disks(config: XlConfig) -> tuple[DiskEntry, ...]:
+    specs = config.get_list("disk")
+    if not specs:
+        return ()
+    setting = config.settings["disk"]
+    entries: list[DiskEntry] = []
+    for text, span in zip(specs, setting.items, strict=True):
+        try:
+            spec = parse_disk_spec(text)
+        except ConfigError as exc:
+            line = config.line_of(span[0]) if hasattr(config, "line_of") else setting.line
+            raise ConfigError(f"{config.path}:{line}: {exc}") from None
+        entries.append(DiskEntry(spec, span))
+    vdevs = [e.spec.vdev for e in entries]
+    for vdev in vdevs:
+        if vdevs.count(vdev) > 1:
+            raise ConfigError(f"{config.path}:{setting.line}: disk {vdev!r} is listed twice")
+    return tuple(entries)

@@ -1,0 +1,101 @@
+"""The qemu-img driver for disks of stopped domains.
+
+qemu-img's ``snapshot -a`` matches an ID before a name, so applying goes by the ID
+read from ``info`` just before; ``-c`` accepts duplicate names, so callers check first.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from commands.drivers.process import DriverError, ProcessResult, run
+
+QEMU_IMG = "qemu-img"
+
+
+@dataclass(frozen=True)
+class InternalTag:
+    """One internal snapshot stored in a qcow2 image."""
+
+    id: str
+    name: str
+    vm_state_size: int
+    date_sec: int
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """The facts of ``qemu-img info --output=json`` that xlsnap relies on."""
+
+    path: str
+    format: str
+    virtual_size: int
+    backing_file: str | None
+    tags: tuple[InternalTag, ...]
+
+    def find(self, name: str) -> list[InternalTag]:
+        """Every internal snapshot called ``name`` (qemu-img allows duplicates)."""
+        return [t for t in self.tags if t.name == name]
+
+
+class QemuImgError(DriverError):
+    """qemu-img exited non-zero; the message is its last stderr line."""
+
+
+class QemuImg:
+    """Typed wrapper around the ``qemu-img`` executable."""
+
+    def __init__(self, binary: str = QEMU_IMG, timeout: float = 120.0) -> None:
+        self.binary = binary
+        self.timeout = timeout
+
+    def _run(self, *args: str) -> ProcessResult:
+        result = run([self.binary, *args], timeout=self.timeout)
+        if not result.ok:
+            raise QemuImgError(_last_line(result.stderr) or f"exit {result.returncode}", result)
+        return result
+
+    def info(self, path: str) -> ImageInfo:
+        """Read an image's format, size, backing file and internal snapshots."""
+        result = self._run("info", "--output=json", path)
+        data = json.loads(result.stdout)
+        tags = tuple(
+            InternalTag(str(s["id"]), str(s["name"]), int(s.get("vm-state-size", 0)),
+                        int(s.get("date-sec", 0)))
+            for s in data.get("snapshots", [])
+        )
+        return ImageInfo(
+            path=path, format=str(data.get("format")),
+            virtual_size=int(data.get("virtual-size", 0)),
+            backing_file=data.get("full-backing-filename") or data.get("backing-filename"),
+            tags=tags,
+        )
+
+    def snapshot_create(self, path: str, tag: str) -> ProcessResult:
+        return self._run("snapshot", "-c", tag, path)
+
+    def snapshot_delete(self, path: str, tag: str) -> ProcessResult:
+        return self._run("snapshot", "-d", tag, path)
+
+    def snapshot_apply(self, path: str, tag: str) -> ProcessResult:
+        """Apply the one snapshot named ``tag``, addressed by its current ID."""
+        info = self.info(path)
+        found = info.find(tag)
+        if len(found) != 1:
+            result = ProcessResult([self.binary, "snapshot", "-a", tag, path], 1, "",
+                                   f"{len(found)} snapshots named {tag!r} in {path}")
+            raise QemuImgError(result.stderr, result)
+        result = self._run("snapshot", "-a", found[0].id, path)
+        return ProcessResult(result.argv, result.returncode, result.stdout, result.stderr,
+                             result.duration_ms, {"tag": tag, "id": found[0].id})
+
+    def create_overlay(self, base: str, base_format: str, overlay: str) -> ProcessResult:
+        """Make a qcow2 overlay backed by ``base`` (both absolute paths)."""
+        return self._run("create", "-q", "-f", "qcow2", "-F", base_format, "-b", base, overlay)
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if not ln.startswith(("WARNING", "Automatically", "Specify"))]
+    return (errors or lines or [""])[-1]

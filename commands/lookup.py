@@ -1,0 +1,23 @@
+"""Find a domain for queries: in the read model by name, else by its config file."""
+
+from __future__ import annotations
+
+from commands.domains import check_domain_name, load_domain
+from commands.errors import UsageError
+from commands.services import Services
+from ledger.domain import domain_ledger_id
+
+
+def domain_id_for(svc: Services, name: str) -> str | None:
+    """The ledger id of domain ``name``; ``None`` if it is known but has no ledger yet."""
+    check_domain_name(name)
+    rows = svc.view.db.execute(
+        "SELECT domain_id FROM view_domains WHERE name=?", (name,)).fetchall()
+    if len(rows) == 1:
+        return str(rows[0][0])
+    config = svc.settings.config_dir / f"{name}.cfg"
+    if not rows and not config.exists():
+        raise UsageError(f"unknown domain {name!r}: not in the ledger and no config file {config}")
+    domain = load_domain(svc.settings.config_dir, name)
+    domain_id = str(domain_ledger_id(domain.key))
+    return domain_id if svc.view.domain(domain_id) is not None else None

@@ -1,0 +1,81 @@
+"""The eventsourcing Application holding every domain's ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import PersistenceError, Recording, Transcoder
+
+from ledger.domain import DomainLedger, domain_ledger_id
+from ledger.errors import LedgerUnavailable
+from ledger.transcoder import MsgpackTranscoder
+
+#: Seconds a writer waits for SQLite's lock before giving up.
+DEFAULT_LOCK_TIMEOUT = 30
+
+
+def persistence_env(location: str, lock_timeout: int = DEFAULT_LOCK_TIMEOUT) -> dict[str, str]:
+    """The library's persistence settings for a ledger ``location`` (a path or a URL)."""
+    if location.startswith(("postgresql://", "postgres://")):
+        raise LedgerUnavailable("PostgreSQL ledgers are not supported yet; use a file path")
+    if not location:
+        raise LedgerUnavailable("ledger location is empty")
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": location,
+        "SQLITE_LOCK_TIMEOUT": str(lock_timeout),
+    }
+
+
+class LedgerApp(Application[UUID]):
+    """Stores ``DomainLedger`` aggregates; commands mutate them, ``get_*`` read them."""
+
+    name = "xlsnap"
+    snapshotting_intervals: ClassVar[dict[type, int]] = {DomainLedger: 200}
+
+    def __init__(self, location: str, lock_timeout: int = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.location = location
+        self.after_record: list[Callable[[], None]] = []
+        try:
+            super().__init__(env=persistence_env(location, lock_timeout))
+        except (PersistenceError, OSError) as exc:
+            raise LedgerUnavailable(f"cannot open ledger {location}: {exc}") from exc
+
+    def construct_transcoder(self) -> Transcoder:
+        return MsgpackTranscoder()
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        for callback in self.after_record:
+            callback()
+
+    def get_domain(self, domain_key: str) -> DomainLedger | None:
+        """The ledger of the domain with this key (uuid or name), or ``None``."""
+        try:
+            return self.repository.get(domain_ledger_id(domain_key))
+        except AggregateNotFoundError:
+            return None
+
+    def domain_events(self, domain_key: str) -> Sequence[DomainEventProtocol[UUID]]:
+        """Every event of one domain, oldest first."""
+        return list(self.events.get(domain_ledger_id(domain_key)))
+
+    def iter_log(
+        self, start: int = 1, stop: int | None = None, batch: int = 1000
+    ) -> Iterator[tuple[int, Any]]:
+        """Every event in commit order as ``(position, event)``."""
+        position = start
+        while True:
+            notes = self.recorder.select_notifications(position, batch, stop=stop)
+            if not notes:
+                return
+            for note in notes:
+                yield note.id, self.mapper.to_domain_event(note)
+            position = notes[-1].id + 1
+
+    def max_position(self) -> int:
+        """Position of the newest event in the log (0 when empty)."""
+        return self.recorder.max_notification_id() or 0

@@ -1,0 +1,215 @@
+"""The per-domain aggregate: the snapshot tree's invariants and the operations log.
+
+One ``DomainLedger`` per Xen domain owns: unique snapshot names, the parent of each
+snapshot, the current snapshot, and at most one operation in flight. Event methods
+(decorated with ``@event``) only change state; they run again on every replay, so
+no side effect ever happens here. Checks happen in the undecorated methods first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger.errors import InvalidRequest, OperationInFlight
+from ledger.names import check_snapshot_name
+
+#: Namespace of the aggregate ids: uuid5(NAMESPACE, "xlsnap:domain:" + key).
+DOMAIN_NAMESPACE = uuid5(NAMESPACE_URL, "https://xlsnap.invalid/domain")
+
+Record = dict[str, Any]
+Actor = dict[str, Any]
+
+
+def domain_ledger_id(domain_key: str) -> UUID:
+    """The aggregate id for a domain, from its uuid (or its name when it has none)."""
+    return uuid5(DOMAIN_NAMESPACE, domain_key)
+
+
+class DomainLedger(Aggregate):
+    """Everything the ledger knows about one domain's snapshots."""
+
+    @staticmethod
+    def create_id(domain_key: str, domain_name: str, domain_uuid: str, actor: Actor) -> UUID:
+        return domain_ledger_id(domain_key)
+
+    @event("Registered")
+    def __init__(self, domain_key: str, domain_name: str, domain_uuid: str, actor: Actor) -> None:
+        self.domain_key = domain_key
+        self.domain_name = domain_name
+        self.domain_uuid = domain_uuid
+        self.entries: dict[str, Record] = {}
+        self.current: str | None = None
+        self.in_flight: Record | None = None
+
+    # ---- queries -------------------------------------------------------------
+
+    def entry(self, name: str) -> Record:
+        """The record of snapshot ``name``; ``InvalidRequest`` if unknown."""
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise InvalidRequest(
+                f"domain {self.domain_name!r} has no snapshot named {name!r}"
+            ) from None
+
+    def children(self, name: str | None) -> list[str]:
+        """Names of the snapshots whose parent is ``name`` (roots for ``None``)."""
+        return [n for n, r in self.entries.items() if r["parent"] == name]
+
+    # ---- operations ----------------------------------------------------------
+
+    def check_idle(self) -> None:
+        """Raise ``OperationInFlight`` when an operation has started and not finished."""
+        if self.in_flight is not None:
+            op = self.in_flight
+            actor = op.get("actor", {})
+            raise OperationInFlight(
+                f"domain {self.domain_name!r} has operation {op['operation_id']} "
+                f"({op['kind']} {op.get('snapshot_name')!r}) in flight, started by "
+                f"{actor.get('user')} on {actor.get('host')} at {op['started_at']}; "
+                f"run 'xlsnap recover {self.domain_name}'",
+                op,
+            )
+
+    def begin(
+        self, operation_id: str, kind: str, snapshot_name: str | None, actor: Actor,
+        details: Record,
+    ) -> None:
+        """Start an operation; refuses while another is in flight."""
+        self.check_idle()
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._operation_started(operation_id, kind, snapshot_name, actor, details, started_at)
+
+    @event("OperationStarted")
+    def _operation_started(
+        self, operation_id: str, kind: str, snapshot_name: str | None, actor: Actor,
+        details: Record, started_at: str,
+    ) -> None:
+        self.in_flight = {
+            "operation_id": operation_id,
+            "kind": kind,
+            "snapshot_name": snapshot_name,
+            "actor": actor,
+            "started_at": started_at,
+            "steps": {},
+        }
+
+    def _require_operation(self, operation_id: str) -> Record:
+        if self.in_flight is None or self.in_flight["operation_id"] != operation_id:
+            raise InvalidRequest(f"operation {operation_id} is not in flight")
+        return self.in_flight
+
+    def step_started(
+        self, operation_id: str, step: int, phase: str, action: str, target: str,
+        argv: list[str], actor: Actor,
+    ) -> None:
+        """Record the intent to run one side effect (``phase`` is do or undo)."""
+        self._require_operation(operation_id)
+        self._step_started(operation_id, step, phase, action, target, argv, actor)
+
+    @event("StepStarted")
+    def _step_started(
+        self, operation_id: str, step: int, phase: str, action: str, target: str,
+        argv: list[str], actor: Actor,
+    ) -> None:
+        assert self.in_flight is not None
+        self.in_flight["steps"][str(step)] = {
+            "action": action, "target": target, "phase": phase, "argv": argv,
+            "state": "started",
+        }
+
+    def step_finished(
+        self, operation_id: str, step: int, phase: str, ok: bool, result: Record,
+        actor: Actor,
+    ) -> None:
+        """Record the outcome of a side effect whose intent was recorded."""
+        self._require_operation(operation_id)
+        self._step_finished(operation_id, step, phase, ok, result, actor)
+
+    @event("StepFinished")
+    def _step_finished(
+        self, operation_id: str, step: int, phase: str, ok: bool, result: Record,
+        actor: Actor,
+    ) -> None:
+        assert self.in_flight is not None
+        entry = self.in_flight["steps"].setdefault(str(step), {})
+        entry["state"] = f"{phase}-{'done' if ok else 'failed'}"
+
+    def finish(self, operation_id: str, outcome: str, message: str, actor: Actor) -> None:
+        """Close the operation in flight: completed, compensated or failed."""
+        self._require_operation(operation_id)
+        self._operation_finished(operation_id, outcome, message, actor)
+
+    @event("OperationFinished")
+    def _operation_finished(
+        self, operation_id: str, outcome: str, message: str, actor: Actor
+    ) -> None:
+        self.in_flight = None
+
+    # ---- snapshot facts ------------------------------------------------------
+
+    def check_new_name(self, name: str) -> None:
+        """Raise ``InvalidRequest`` unless ``name`` is valid and not yet taken."""
+        check_snapshot_name(name)
+        if name in self.entries:
+            raise InvalidRequest(
+                f"domain {self.domain_name!r} already has a snapshot named {name!r}"
+            )
+
+    def record_taken(self, operation_id: str, name: str, record: Record, actor: Actor) -> None:
+        """Record a snapshot whose side effects all succeeded; it becomes current."""
+        self._require_operation(operation_id)
+        self.check_new_name(name)
+        self._snapshot_taken(operation_id, name, self.current, record, actor)
+
+    @event("SnapshotTaken")
+    def _snapshot_taken(
+        self, operation_id: str, name: str, parent: str | None, record: Record, actor: Actor
+    ) -> None:
+        self.entries[name] = {"parent": parent, "record": record, "complete": True}
+        self.current = name
+
+    def record_reverted(self, operation_id: str, name: str, actor: Actor) -> None:
+        """Record that the domain's disks were reverted to snapshot ``name``."""
+        self._require_operation(operation_id)
+        self.entry(name)
+        self._reverted(operation_id, name, actor)
+
+    @event("RevertedToSnapshot")
+    def _reverted(self, operation_id: str, name: str, actor: Actor) -> None:
+        self.current = name
+
+    def record_removed(self, operation_id: str, name: str, actor: Actor) -> None:
+        """Record a deleted snapshot: its children get its parent, so may "current"."""
+        self._require_operation(operation_id)
+        self.entry(name)
+        self._snapshot_deleted(operation_id, name, actor)
+
+    @event("SnapshotDeleted")
+    def _snapshot_deleted(self, operation_id: str, name: str, actor: Actor) -> None:
+        parent = self.entries[name]["parent"]
+        for child in self.children(name):
+            self.entries[child]["parent"] = parent
+        del self.entries[name]
+        if self.current == name:
+            self.current = parent
+
+    def record_disks_removed(
+        self, operation_id: str, name: str, devices: list[str], actor: Actor
+    ) -> None:
+        """Record a delete that removed only some disks' state: the snapshot is incomplete."""
+        self._require_operation(operation_id)
+        self.entry(name)
+        self._disks_removed(operation_id, name, devices, actor)
+
+    @event("SnapshotDisksRemoved")
+    def _disks_removed(
+        self, operation_id: str, name: str, devices: list[str], actor: Actor
+    ) -> None:
+        entry = self.entries[name]
+        entry["complete"] = False
+        entry["removed_devices"] = sorted(set(entry.get("removed_devices", [])) | set(devices))

@@ -1,0 +1,40 @@
+"""Rules for snapshot names: they become qcow2 tags and file names, so they are strict."""
+
+from __future__ import annotations
+
+import re
+
+from ledger.errors import InvalidRequest
+
+MAX_NAME_LENGTH = 64
+_ALLOWED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@-]*")
+#: Prefix of the temporary qcow2 tags xlsnap makes during a revert; users may not take it.
+RESERVED_PREFIX = "xlsnap-"
+
+
+def check_snapshot_name(name: str) -> str:
+    """Return ``name`` if it is a valid snapshot name, else raise ``InvalidRequest``.
+
+    >>> check_snapshot_name("before-upgrade")
+    'before-upgrade'
+    """
+    if name == "":
+        raise InvalidRequest("snapshot name is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidRequest(
+            f"snapshot name is too long ({len(name)} characters, at most {MAX_NAME_LENGTH})"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidRequest(f"snapshot name {name!r} contains control characters")
+    if "/" in name or "\\" in name:
+        raise InvalidRequest(f"snapshot name {name!r} contains a path separator")
+    if ".." in name:
+        raise InvalidRequest(f"snapshot name {name!r} contains '..'")
+    if name.startswith(RESERVED_PREFIX):
+        raise InvalidRequest(f"snapshot name {name!r} uses the reserved prefix {RESERVED_PREFIX!r}")
+    if not _ALLOWED.fullmatch(name):
+        raise InvalidRequest(
+            f"snapshot name {name!r} has characters other than letters, digits and ._+:@- "
+            "(or does not start with a letter or digit)"
+        )
+    return name
