@@ -60,7 +60,7 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     """
     domain = load_domain(svc.settings.config_dir, cmd.domain)
     snapcfg = load_snapshot_cfg(cmd.config_file) if cmd.config_file else None
-    name = cmd.name or (snapcfg.name if snapcfg else None) or str(int(time.time()))
+    name = _choose_name(cmd.name, snapcfg)
     ledger = svc.ledger_for(domain)
     ledger.check_idle()
     ledger.check_new_name(name)
@@ -100,6 +100,15 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     op.complete(lambda lg: lg.record_taken(op.operation_id, name, record, svc.actor))
     svc.sync()
     return record
+
+
+def _choose_name(given: str | None, snapcfg: SnapshotConfig | None) -> str:
+    """``-n`` first, then the config's name, else epoch seconds; an empty name stays empty."""
+    if given is not None:
+        return given
+    if snapcfg is not None and snapcfg.name is not None:
+        return snapcfg.name
+    return str(int(time.time()))
 
 
 def _check_memory(domain: Domain, snapcfg: SnapshotConfig | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,8 @@ class Services:
     settings: Settings
     app: LedgerApp
     view: TreeView
-    qemu_img: QemuImg = field(default_factory=QemuImg)
+    qemu_img: QemuImg = field(
+        default_factory=lambda: QemuImg(os.environ.get("XLSNAP_QEMU_IMG") or "qemu-img"))
     actor: dict[str, Any] = field(default_factory=current_actor)
 
     def sync(self) -> None:

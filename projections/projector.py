@@ -56,8 +56,7 @@ def _finished(cur: sqlite3.Cursor, position: int, event: Any) -> None:
 
 @_on("SnapshotTaken")
 def _taken(cur: sqlite3.Cursor, position: int, event: Any) -> None:
-    record = dict(event.record)
-    record["parent"] = event.parent
+    record = event.record
     cur.execute(
         "INSERT INTO view_snapshots(domain_id, name, parent, created_at, position, kind, "
         "state, disk_only, complete, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
@@ -80,16 +79,8 @@ def _deleted(cur: sqlite3.Cursor, position: int, event: Any) -> None:
                       (domain_id, event.name)).fetchone()
     parent = row[0] if row else None
     cur.execute("DELETE FROM view_snapshots WHERE domain_id=? AND name=?", (domain_id, event.name))
-    for child_row in cur.execute(
-        "SELECT name, record FROM view_snapshots WHERE domain_id=? AND parent=?",
-        (domain_id, event.name),
-    ).fetchall():
-        record = json.loads(child_row[1])
-        record["parent"] = parent
-        cur.execute(
-            "UPDATE view_snapshots SET parent=?, record=? WHERE domain_id=? AND name=?",
-            (parent, json.dumps(record), domain_id, child_row[0]),
-        )
+    cur.execute("UPDATE view_snapshots SET parent=? WHERE domain_id=? AND parent=?",
+                (parent, domain_id, event.name))
     cur.execute("UPDATE view_domains SET current=? WHERE domain_id=? AND current=?",
                 (parent, domain_id, event.name))
 

@@ -34,6 +34,11 @@ VIEW_TABLES = ("view_tracking", "view_domains", "view_snapshots")
 BATCH = 2000
 
 
+def with_parent(row: sqlite3.Row) -> dict[str, Any]:
+    """A stored record plus the snapshot's parent, which deletes may have changed."""
+    return {**json.loads(row["record"]), "parent": row["parent"]}
+
+
 class TreeView:
     """Snapshot trees per domain, projected from a ``LedgerApp``'s log."""
 
@@ -120,12 +125,16 @@ class TreeView:
         ).fetchall()
 
     def record(self, domain_id: str, name: str) -> dict[str, Any] | None:
-        """The full libxl-json record of one snapshot, or ``None``."""
+        """The full libxl-json record of one snapshot with its current parent, or ``None``."""
         row = self.db.execute(
-            "SELECT record FROM view_snapshots WHERE domain_id=? AND name=?",
+            "SELECT record, parent FROM view_snapshots WHERE domain_id=? AND name=?",
             (domain_id, name),
         ).fetchone()
-        return json.loads(row[0]) if row else None
+        return with_parent(row) if row else None
+
+    def records(self, domain_id: str) -> list[dict[str, Any]]:
+        """Every snapshot's record with its current parent, in creation order."""
+        return [with_parent(r) for r in self.snapshot_rows(domain_id, with_record=True)]
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of the view's tables (without tracking), for comparisons."""

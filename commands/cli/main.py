@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 import click
 import typer
 
+from commands.drivers.process import DriverError
 from commands.errors import XlsnapError
 from commands.services import Services, open_services
 from commands.settings import Settings
@@ -85,10 +87,17 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), 3)
     except (InvalidRequest, LedgerUnavailable) as exc:
         return _fail(str(exc), 2)
+    except DriverError as exc:
+        return _fail(str(exc), 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if os.environ.get("XLSNAP_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc} "
+                     "(set XLSNAP_DEBUG=1 for a traceback)", 70)
     return 0
 
 

@@ -81,8 +81,8 @@ def _print_long(svc: Any, domain_id: str | None, domain: str, name: str | None) 
             raise UsageError(f"domain {domain!r} has no snapshot named {name!r}")
         typer.echo(render_libxl_json(record), nl=False)
         return
-    rows = svc.view.snapshot_rows(domain_id, with_record=True) if domain_id else []
-    typer.echo(render_libxl_json([json.loads(r["record"]) for r in rows]), nl=False)
+    records = svc.view.records(domain_id) if domain_id else []
+    typer.echo(render_libxl_json(records), nl=False)
 
 
 def register(app: typer.Typer) -> None:

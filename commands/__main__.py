@@ -1,0 +1,5 @@
+"""``python -m commands`` runs the xlsnap CLI."""
+
+from commands.cli.main import entry_point
+
+entry_point()

@@ -1,0 +1,1 @@
+"""Fault injectors used by the tests at the driver boundary."""
