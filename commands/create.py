@@ -25,6 +25,7 @@ from commands.messages import CreateSnapshot
 from commands.metadata import metadata_path, remove_metadata, write_metadata
 from commands.operation import Operation, Step
 from commands.services import Services
+from ledger.names import check_snapshot_name
 
 STOPPED_STATE = {"state": "shutoff", "running": False, "blocked": False, "paused": False,
                  "shutdown": True, "dying": False}
@@ -60,7 +61,7 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     """
     domain = load_domain(svc.settings.config_dir, cmd.domain)
     snapcfg = load_snapshot_cfg(cmd.config_file) if cmd.config_file else None
-    name = _choose_name(cmd.name, snapcfg)
+    name = check_snapshot_name(_choose_name(cmd.name, snapcfg))
     ledger = svc.ledger_for(domain)
     ledger.check_idle()
     ledger.check_new_name(name)

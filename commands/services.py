@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from commands.domains import Domain
@@ -18,23 +17,57 @@ from ledger.errors import LedgerUnavailable
 from projections.tree_view import TreeView
 
 
-@dataclass
 class Services:
-    """What handlers use; ``sync`` brings the read model up to the log."""
+    """What handlers use. The ledger opens on first use, so input refused before
+    that leaves no file behind; ``sync`` brings the read model up to the log."""
 
-    settings: Settings
-    app: LedgerApp
-    view: TreeView
-    qemu_img: QemuImg = field(
-        default_factory=lambda: QemuImg(os.environ.get("XLSNAP_QEMU_IMG") or "qemu-img"))
-    actor: dict[str, Any] = field(default_factory=current_actor)
+    def __init__(self, settings: Settings, actor: dict[str, Any] | None = None,
+                 qemu_img: QemuImg | None = None) -> None:
+        self.settings = settings
+        self.actor = actor if actor is not None else current_actor()
+        self.qemu_img = qemu_img or QemuImg(os.environ.get("XLSNAP_QEMU_IMG") or "qemu-img")
+        self._app: LedgerApp | None = None
+        self._view: TreeView | None = None
+
+    @property
+    def app(self) -> LedgerApp:
+        if self._app is None:
+            self._open()
+        assert self._app is not None
+        return self._app
+
+    @property
+    def view(self) -> TreeView:
+        if self._view is None:
+            self._open()
+        assert self._view is not None
+        return self._view
+
+    def _open(self) -> None:
+        location = self.settings.ledger
+        try:
+            private_dir(self.settings.home)
+            fresh = not os.path.exists(location)
+            app = LedgerApp(location)
+            view = TreeView(app)
+            if fresh:
+                os.chmod(location, 0o600)
+        except LedgerUnavailable as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"cannot open ledger {location}: {exc}") from None
+        except Exception as exc:  # a file that is not a ledger database
+            raise LedgerBlocked(f"cannot read ledger {location}: {exc}") from None
+        self._app, self._view = app, view
 
     def sync(self) -> None:
         self.view.catch_up()
 
     def close(self) -> None:
-        self.view.close()
-        self.app.close()
+        if self._view is not None:
+            self._view.close()
+        if self._app is not None:
+            self._app.close()
 
     def ledger_for(self, domain: Domain) -> DomainLedger:
         """The domain's ledger; a new one (registered on first save) if it has none."""
@@ -46,18 +79,5 @@ class Services:
 
 
 def open_services(settings: Settings, actor: dict[str, Any] | None = None) -> Services:
-    """Open the ledger (creating the state folder) and its read model."""
-    try:
-        private_dir(settings.home)
-        app = LedgerApp(settings.ledger)
-        view = TreeView(app)
-    except LedgerUnavailable as exc:
-        raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot open ledger {settings.ledger}: {exc}") from None
-    except Exception as exc:  # a file that is not a ledger database
-        raise LedgerBlocked(f"cannot read ledger {settings.ledger}: {exc}") from None
-    services = Services(settings, app, view)
-    if actor is not None:
-        services.actor = actor
-    return services
+    """Services for ``settings``; the ledger itself opens when first used."""
+    return Services(settings, actor)
