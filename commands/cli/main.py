@@ -8,7 +8,6 @@ import sys
 from types import FrameType
 from typing import Annotated, Any
 
-import click
 import typer
 
 from commands.drivers.process import DriverError
@@ -67,20 +66,17 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors print one line on stderr and set the exit code."""
+    """Run the CLI; user errors print one line on stderr and set the exit code.
+
+    Usage errors are typer's own (exit 2); xlsnap's errors carry their exit code.
+    """
     _register()
     signal.signal(signal.SIGTERM, _on_sigterm)
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="xlsnap", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        print("xlsnap: aborted", file=sys.stderr)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+        command.main(args=argv, prog_name="xlsnap", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except XlsnapError as exc:
         return _fail(exc.message, exc.exit_code)
     except OperationInFlight as exc:
@@ -89,8 +85,6 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), 2)
     except DriverError as exc:
         return _fail(str(exc), 1)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug: one line, the traceback only on request
