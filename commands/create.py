@@ -17,13 +17,13 @@ from commands.config.disk_spec import DiskSpec, format_disk_spec
 from commands.config.snapshot_cfg import SnapshotConfig, load_snapshot_cfg
 from commands.config.xlcfg import quote_string, replace_spans
 from commands.domains import DiskEntry, Domain, load_domain
-from commands.drivers.process import ProcessResult
+from commands.actions import StepSpec
 from commands.drivers.qemu_img import ImageInfo, QemuImg, QemuImgError
 from commands.errors import UsageError
-from commands.files import atomic_write, remove_file, sha256_bytes
+from commands.files import sha256_bytes, sha256_file
 from commands.messages import CreateSnapshot
-from commands.metadata import metadata_path, remove_metadata, write_metadata
-from commands.operation import Operation, Step
+from commands.metadata import metadata_path
+from commands.operation import Operation
 from commands.services import Services
 from ledger.names import check_snapshot_name
 
@@ -83,21 +83,19 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
         "disks": [p.record(name) for p in plans],
         "domain": {"name": domain.name, "uuid": domain.uuid},
     }
-    steps = [_disk_step(p, name, svc.qemu_img) for p in plans]
+    plan = [_disk_step(p, name) for p in plans]
     externals = [p for p in plans if p.kind == "external"]
     if externals:
-        step, config_change = _config_rewrite_step(domain, externals, name)
-        record["config"] = config_change
-        steps.append(step)
-    steps.append(Step("metadata-write", str(metadata_path(domain_dir, name)),
-                      ["write", str(metadata_path(domain_dir, name))],
-                      do=lambda: write_metadata(domain_dir, name, record),
-                      undo=lambda: remove_metadata(domain_dir, name),
-                      undo_argv=["unlink", str(metadata_path(domain_dir, name))]))
-    op = Operation(svc.app, ledger, svc.actor)
+        step = _config_rewrite_step(domain, externals, name)
+        record["config"] = {k: step.params[k] for k in
+                            ("path", "backup", "sha256_before", "sha256_after")}
+        plan.append(step)
+    plan.append(StepSpec("metadata-write", str(metadata_path(domain_dir, name)),
+                         {"dir": str(domain_dir), "name": name, "record": record}))
+    op = Operation(svc.app, ledger, svc.actor, svc.tools)
     op.start("create", name, {"domain": domain.name, "config_file": cmd.config_file,
-                              "disks": record["disks"]})
-    op.run(steps)
+                              "record": record}, plan)
+    op.run(plan)
     op.complete(lambda lg: lg.record_taken(op.operation_id, name, record, svc.actor))
     svc.sync()
     return record
@@ -203,38 +201,15 @@ def _plan_external(
     return DiskPlan(entry, "external", info.path, info, overlay)
 
 
-def _disk_step(plan: DiskPlan, name: str, qemu_img: QemuImg) -> Step:
-    binary = qemu_img.binary
+def _disk_step(plan: DiskPlan, name: str) -> StepSpec:
     if plan.kind == "internal":
-        return Step(
-            "internal-snapshot-create", plan.path,
-            [binary, "snapshot", "-c", name, plan.path],
-            do=lambda: qemu_img.snapshot_create(plan.path, name),
-            undo=lambda: _delete_tag_if_present(qemu_img, plan.path, name),
-            undo_argv=[binary, "snapshot", "-d", name, plan.path],
-        )
+        return StepSpec("internal-snapshot-create", plan.path, {"path": plan.path, "tag": name})
     overlay = plan.overlay or ""
-    return Step(
-        "overlay-create", overlay,
-        [binary, "create", "-q", "-f", "qcow2", "-F", plan.info.format, "-b", plan.path, overlay],
-        do=lambda: qemu_img.create_overlay(plan.path, plan.info.format, overlay),
-        undo=lambda: ProcessResult(["unlink", overlay], 0,
-                                   detail={"removed": remove_file(Path(overlay))}),
-        undo_argv=["unlink", overlay],
-    )
+    return StepSpec("overlay-create", overlay, {"base": plan.path, "overlay": overlay,
+                                                "base_format": plan.info.format})
 
 
-def _delete_tag_if_present(qemu_img: QemuImg, path: str, name: str) -> ProcessResult:
-    """Undo of an internal snapshot: delete the tag, or note that it is not there."""
-    if not qemu_img.info(path).find(name):
-        return ProcessResult([qemu_img.binary, "snapshot", "-d", name, path], 0,
-                             detail={"absent": True})
-    return qemu_img.snapshot_delete(path, name)
-
-
-def _config_rewrite_step(
-    domain: Domain, externals: list[DiskPlan], name: str
-) -> tuple[Step, dict[str, Any]]:
+def _config_rewrite_step(domain: Domain, externals: list[DiskPlan], name: str) -> StepSpec:
     """Point the domain's disks at their overlays; the old config is kept beside it."""
     path = domain.config_path
     old = domain.config.text
@@ -251,21 +226,8 @@ def _config_rewrite_step(
     backup = path.with_name(f"{path.name}.before-{name}")
     if os.path.lexists(backup):
         raise UsageError(f"{backup} exists already; move it away first")
-    mode = os.stat(path).st_mode & 0o777
-    change = {"path": str(path), "backup": str(backup),
-              "sha256_before": sha256_bytes(old.encode()),
-              "sha256_after": sha256_bytes(new.encode())}
-
-    def rewrite() -> ProcessResult:
-        atomic_write(backup, old.encode(), mode)
-        atomic_write(path, new.encode(), mode)
-        return ProcessResult(["rewrite", str(path)], 0, detail=change)
-
-    def restore() -> ProcessResult:
-        atomic_write(path, old.encode(), mode)
-        remove_file(backup)
-        return ProcessResult(["restore", str(path)], 0)
-
-    step = Step("config-rewrite", str(path), ["rewrite", str(path), "backup", str(backup)],
-                do=rewrite, undo=restore, undo_argv=["restore", str(path)])
-    return step, change
+    return StepSpec("config-rewrite", str(path), {
+        "path": str(path), "backup": str(backup), "new_text": new,
+        "sha256_before": sha256_file(path), "sha256_after": sha256_bytes(new.encode()),
+        "mode": os.stat(path).st_mode & 0o777,
+    })

@@ -7,11 +7,12 @@ the delete again finishes it.
 
 from __future__ import annotations
 
+from commands.actions import StepSpec
 from commands.domains import load_domain
 from commands.existing import internal_disks
 from commands.messages import DeleteSnapshot
-from commands.metadata import metadata_path, remove_metadata, write_metadata
-from commands.operation import Operation, Step
+from commands.metadata import metadata_path
+from commands.operation import Operation
 from commands.services import Services
 
 
@@ -25,27 +26,23 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
     ledger.check_idle()
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "delete")
     record = ledger.entry(cmd.name)["record"]
-    q = svc.qemu_img
     domain_dir = svc.settings.domain_dir(domain.uuid)
-    meta = str(metadata_path(domain_dir, cmd.name))
-    steps = [Step("internal-snapshot-delete", d.path, [q.binary, "snapshot", "-d", d.tag, d.path],
-                  do=lambda d=d: q.snapshot_delete(d.path, d.tag)) for d in disks]
-    steps.append(Step("metadata-remove", meta, ["unlink", meta],
-                      do=lambda: remove_metadata(domain_dir, cmd.name),
-                      undo=lambda: write_metadata(domain_dir, cmd.name, record),
-                      undo_argv=["write", meta]))
-    op = Operation(svc.app, ledger, svc.actor)
+    plan = [StepSpec("internal-snapshot-delete", d.path, {"path": d.path, "tag": d.tag})
+            for d in disks]
+    plan.append(StepSpec("metadata-remove", str(metadata_path(domain_dir, cmd.name)),
+                         {"dir": str(domain_dir), "name": cmd.name, "record": record}))
+    op = Operation(svc.app, ledger, svc.actor, svc.tools)
     device_of = {d.path: d.device for d in disks}
 
-    def partial(done: list[Step]) -> str:
+    def partial(done: list[StepSpec]) -> str:
         devices = [device_of[s.target] for s in done if s.target in device_of]
         ledger.record_disks_removed(op.operation_id, cmd.name, devices, svc.actor)
         return (f"snapshot {cmd.name!r} was already removed from {', '.join(devices)} and is "
                 "now incomplete; run snapshot-delete again to finish")
 
-    op.start("delete", cmd.name, {"domain": domain.name, "disks": [d.device for d in disks]})
+    op.start("delete", cmd.name, {"domain": domain.name}, plan)
     try:
-        op.run(steps, on_irreversible=partial)
+        op.run(plan, on_irreversible=partial)
     finally:
         svc.sync()
     op.complete(lambda lg: lg.record_removed(op.operation_id, cmd.name, svc.actor))

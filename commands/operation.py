@@ -1,7 +1,8 @@
 """One operation on one domain: intent, side effect, outcome for each step; undo on failure.
 
-A step is recorded as ``StepStarted`` (the intent, with argv) before its side effect
-runs and ``StepFinished`` (the result) after. When a step fails, or the process is
+The whole plan is recorded in ``OperationStarted``. Each step is recorded as
+``StepStarted`` (the intent, with argv) before its side effect runs and
+``StepFinished`` (the result) after. When a step fails, or the process is
 interrupted, the steps already done are undone in reverse, each undo recorded the
 same way, and the operation is closed as ``compensated``. An undo that fails leaves
 the operation in flight for ``xlsnap recover``.
@@ -13,13 +14,14 @@ import signal
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from eventsourcing.persistence import IntegrityError
 
+from commands.actions import StepSpec, Tools, action_of
 from commands.drivers.process import DriverError, ProcessResult
 from commands.errors import OperationFailed, XlsnapError
+from commands.faults import inject
 from ledger.app import LedgerApp
 from ledger.domain import DomainLedger
 
@@ -30,22 +32,8 @@ class CompensationFailed(XlsnapError):
     exit_code = 1
 
 
-@dataclass
-class Step:
-    """One side effect and, when it can be undone, its undo."""
-
-    action: str
-    target: str
-    argv: list[str]
-    do: Callable[[], ProcessResult]
-    undo: Callable[[], ProcessResult] | None = None
-    undo_argv: list[str] = field(default_factory=list)
-    #: A clean-up whose failure is recorded and reported but fails nothing.
-    best_effort: bool = False
-
-
 @contextmanager
-def _signals_deferred() -> Iterator[None]:
+def signals_deferred() -> Iterator[None]:
     """Hold SIGINT/SIGTERM while compensating, so an undo is not cut in half."""
     blocked = {signal.SIGINT, signal.SIGTERM}
     old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
@@ -58,18 +46,19 @@ def _signals_deferred() -> Iterator[None]:
 class Operation:
     """Records one operation's steps in a domain's ledger and runs them."""
 
-    def __init__(self, app: LedgerApp, ledger: DomainLedger, actor: dict[str, Any]) -> None:
+    def __init__(self, app: LedgerApp, ledger: DomainLedger, actor: dict[str, Any],
+                 tools: Tools, operation_id: str | None = None) -> None:
         self.app = app
         self.ledger = ledger
         self.actor = actor
-        self.operation_id = str(uuid.uuid4())
-        self.kind = ""
-        self._next_step = 1
+        self.tools = tools
+        self.operation_id = operation_id or str(uuid.uuid4())
         self.warnings: list[str] = []
 
-    def start(self, kind: str, snapshot_name: str | None, details: dict[str, Any]) -> None:
-        """Record ``OperationStarted``; a racing writer gets ``OperationInFlight``."""
-        self.kind = kind
+    def start(self, kind: str, snapshot_name: str | None, details: dict[str, Any],
+              plan: list[StepSpec]) -> None:
+        """Record ``OperationStarted`` with the plan; a racing writer gets ``OperationInFlight``."""
+        details = {**details, "plan": [s.as_dict() for s in plan]}
         self.ledger.begin(self.operation_id, kind, snapshot_name, self.actor, details)
         try:
             self.app.save(self.ledger)
@@ -77,74 +66,91 @@ class Operation:
             fresh = self.app.repository.get(self.ledger.id)
             fresh.check_idle()
             raise XlsnapError(
-                f"the ledger of domain {self.ledger.domain_name!r} changed while starting; try again"
+                f"the ledger of domain {self.ledger.domain_name!r} changed while starting; "
+                "try again"
             ) from None
 
     def run(
-        self, steps: list[Step],
-        on_irreversible: Callable[[list[Step]], str] | None = None,
-    ) -> list[ProcessResult]:
-        """Run ``steps`` in order; on failure undo the done ones and raise ``OperationFailed``.
+        self, plan: list[StepSpec],
+        on_irreversible: Callable[[list[StepSpec]], str] | None = None,
+    ) -> None:
+        """Run the plan in order; on failure undo the done steps and raise ``OperationFailed``.
 
-        Steps without an undo cannot be taken back: if any of them was done when a
-        later step fails, ``on_irreversible`` records what that means and returns the
+        Irreversible steps cannot be taken back: if any of them was done when a later
+        step fails, ``on_irreversible`` records what that means and returns the
         message; the operation is then closed as ``failed``.
         """
-        done: list[Step] = []
-        results: list[ProcessResult] = []
-        for step in steps:
-            number = self._record_start(step.action, step.target, step.argv, "do")
-            try:
-                result = step.do()
-            except (DriverError, OSError, KeyboardInterrupt) as exc:
-                failure = _failure_result(step.argv, exc)
-                self._record_finish(number, "do", False, failure)
-                if step.best_effort and not isinstance(exc, KeyboardInterrupt):
-                    self.warnings.append(f"{step.action} on {step.target} failed: "
-                                         f"{failure.stderr.strip()}")
-                    continue
-                self._fail(step, failure, done, on_irreversible)
-            self._record_finish(number, "do", True, result)
-            done.append(step)
-            results.append(result)
-        return results
+        done: list[tuple[int, StepSpec]] = []
+        for number, spec in enumerate(plan, start=1):
+            action = action_of(spec)
+            argv = action.argv(spec.params, self.tools)
+            ok, result = self.attempt(number, "do", spec, argv,
+                                      lambda: action.do(spec.params, self.tools))
+            if ok:
+                done.append((number, spec))
+            elif action.best_effort and result.returncode != -2:
+                self.warnings.append(f"{spec.action} on {spec.target} failed: "
+                                     f"{result.stderr.strip()}")
+            else:
+                self._fail(spec, result, done, on_irreversible)
 
-    def complete(self, record_fact: Callable[[DomainLedger], None], message: str = "") -> None:
-        """Record the operation's fact and close it, in one transaction."""
-        record_fact(self.ledger)
-        message = "; ".join([m for m in [message, *self.warnings] if m])
-        self.ledger.finish(self.operation_id, "completed", message, self.actor)
+    def attempt(self, number: int, phase: str, spec: StepSpec, argv: list[str],
+                effect: Callable[[], ProcessResult]) -> tuple[bool, ProcessResult]:
+        """Record the intent, run ``effect``, record the outcome; never raises for its failure."""
+        self.ledger.step_started(self.operation_id, number, phase, spec.action, spec.target,
+                                 argv, self.actor)
         self.app.save(self.ledger)
-
-    # ---- internals -----------------------------------------------------------
-
-    def _record_start(self, action: str, target: str, argv: list[str], phase: str) -> int:
-        number = self._next_step
-        self._next_step += 1
-        self.ledger.step_started(self.operation_id, number, phase, action, target, argv,
-                                 self.actor)
-        self.app.save(self.ledger)
-        return number
-
-    def _record_finish(self, number: int, phase: str, ok: bool, result: ProcessResult) -> None:
+        try:
+            inject(number, phase, "intent")
+            result = effect()
+            inject(number, phase, "effect")
+        except (DriverError, OSError, KeyboardInterrupt) as exc:
+            result = _failure_result(argv, exc)
+        ok = result.returncode == 0
         self.ledger.step_finished(self.operation_id, number, phase, ok, result.summary(),
                                   self.actor)
         self.app.save(self.ledger)
+        inject(number, phase, "outcome")
+        return ok, result
+
+    def complete(self, record_fact: Callable[[DomainLedger], None], outcome: str = "completed",
+                 message: str = "") -> None:
+        """Record the operation's fact and close it, in one transaction."""
+        record_fact(self.ledger)
+        message = "; ".join([m for m in [message, *self.warnings] if m])
+        self.ledger.finish(self.operation_id, outcome, message, self.actor)
+        self.app.save(self.ledger)
+
+    def undo_steps(self, steps: list[tuple[int, StepSpec]]) -> list[str]:
+        """Undo reversible ``steps`` in reverse, each recorded; returns what failed."""
+        failures: list[str] = []
+        for number, spec in reversed(steps):
+            action = action_of(spec)
+            if not action.reversible:
+                continue
+            ok, result = self.attempt(number, "undo", spec, action.undo_argv(spec.params, self.tools),
+                                      lambda a=action, s=spec: a.undo(s.params, self.tools))
+            if not ok:
+                failures.append(f"undo of {spec.action} on {spec.target}: "
+                                f"{result.stderr.strip()}")
+        return failures
+
+    # ---- internals -----------------------------------------------------------
 
     def _fail(
-        self, step: Step, failure: ProcessResult, done: list[Step],
-        on_irreversible: Callable[[list[Step]], str] | None,
+        self, spec: StepSpec, failure: ProcessResult, done: list[tuple[int, StepSpec]],
+        on_irreversible: Callable[[list[StepSpec]], str] | None,
     ) -> NoReturn:
-        what = f"{step.action} on {step.target} failed: {failure.stderr.strip() or 'error'}"
-        with _signals_deferred():
-            undo_failures = self._compensate(done)
+        what = f"{spec.action} on {spec.target} failed: {failure.stderr.strip() or 'error'}"
+        with signals_deferred():
+            undo_failures = self.undo_steps(done)
             if undo_failures:
                 raise CompensationFailed(
                     f"{what}; undoing it failed too ({'; '.join(undo_failures)}); "
                     f"operation {self.operation_id} stays in flight: run "
                     f"'xlsnap recover {self.ledger.domain_name}'"
                 )
-            irreversible = [s for s in done if s.undo is None]
+            irreversible = [s for _, s in done if not action_of(s).reversible]
             if irreversible and on_irreversible is not None:
                 message = f"{what}; {on_irreversible(irreversible)}"
                 self.ledger.finish(self.operation_id, "failed", message, self.actor)
@@ -154,22 +160,6 @@ class Operation:
             self.ledger.finish(self.operation_id, "compensated", message, self.actor)
             self.app.save(self.ledger)
             raise OperationFailed(message)
-
-    def _compensate(self, done: list[Step]) -> list[str]:
-        failures: list[str] = []
-        for step in reversed(done):
-            if step.undo is None:
-                continue
-            number = self._record_start(step.action, step.target, step.undo_argv, "undo")
-            try:
-                result = step.undo()
-            except (DriverError, OSError) as exc:
-                failure = _failure_result(step.undo_argv, exc)
-                self._record_finish(number, "undo", False, failure)
-                failures.append(f"undo of {step.action} on {step.target}: {failure.stderr.strip()}")
-                continue
-            self._record_finish(number, "undo", True, result)
-        return failures
 
 
 def _failure_result(argv: list[str], exc: BaseException) -> ProcessResult:

@@ -7,13 +7,14 @@ go back to their safety tag. The safety tags are removed at the end.
 
 from __future__ import annotations
 
+import uuid
+
+from commands.actions import StepSpec
 from commands.domains import Domain, load_domain
-from commands.drivers.process import ProcessResult
-from commands.drivers.qemu_img import QemuImg
 from commands.errors import UsageError
 from commands.existing import TaggedDisk, internal_disks
 from commands.messages import RevertSnapshot
-from commands.operation import Operation, Step
+from commands.operation import Operation
 from commands.services import Services
 from ledger.names import RESERVED_PREFIX
 
@@ -28,16 +29,17 @@ def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
     ledger.check_idle()
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "revert")
     _check_disks_in_use(domain, disks)
-    op = Operation(svc.app, ledger, svc.actor)
-    safety = f"{RESERVED_PREFIX}revert-{op.operation_id[:8]}"
-    q = svc.qemu_img
-    steps = [_safety_step(q, d.path, safety) for d in disks]
-    steps += [_apply_step(q, d.path, d.tag, safety) for d in disks]
-    steps += [Step("safety-tag-delete", d.path, [q.binary, "snapshot", "-d", safety, d.path],
-                   do=lambda p=d.path: q.snapshot_delete(p, safety), best_effort=True)
-              for d in disks]
-    op.start("revert", cmd.name, {"domain": domain.name, "safety_tag": safety})
-    op.run(steps)
+    operation_id = str(uuid.uuid4())
+    safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
+    plan = [StepSpec("safety-tag-create", d.path, {"path": d.path, "tag": safety})
+            for d in disks]
+    plan += [StepSpec("internal-snapshot-apply", d.path,
+                      {"path": d.path, "tag": d.tag, "safety": safety}) for d in disks]
+    plan += [StepSpec("safety-tag-delete", d.path, {"path": d.path, "tag": safety})
+             for d in disks]
+    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
+    op.start("revert", cmd.name, {"domain": domain.name, "safety_tag": safety}, plan)
+    op.run(plan)
     op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor))
     svc.sync()
     return op.warnings
@@ -56,23 +58,3 @@ def _check_disks_in_use(domain: Domain, disks: list[TaggedDisk]) -> None:
                 f"uses {live.get(disk.device) or 'no such disk'}; reverting under an overlay "
                 "is not supported"
             )
-
-
-def _safety_step(q: QemuImg, path: str, safety: str) -> Step:
-    def undo() -> ProcessResult:
-        if not q.info(path).find(safety):
-            return ProcessResult([q.binary, "snapshot", "-d", safety, path], 0,
-                                 detail={"absent": True})
-        return q.snapshot_delete(path, safety)
-
-    return Step("safety-tag-create", path, [q.binary, "snapshot", "-c", safety, path],
-                do=lambda: q.snapshot_create(path, safety), undo=undo,
-                undo_argv=[q.binary, "snapshot", "-d", safety, path])
-
-
-def _apply_step(q: QemuImg, path: str, tag: str, safety: str) -> Step:
-    return Step("internal-snapshot-apply", path, [q.binary, "snapshot", "-a", f"<id of {tag}>",
-                                                  path],
-                do=lambda: q.snapshot_apply(path, tag),
-                undo=lambda: q.snapshot_apply(path, safety),
-                undo_argv=[q.binary, "snapshot", "-a", f"<id of {safety}>", path])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from commands.actions import Tools
 from commands.domains import Domain
 from commands.drivers.qemu_img import QemuImg
 from commands.errors import LedgerBlocked, UsageError
@@ -59,6 +60,11 @@ class Services:
         except Exception as exc:  # a file that is not a ledger database
             raise LedgerBlocked(f"cannot read ledger {location}: {exc}") from None
         self._app, self._view = app, view
+
+    @property
+    def tools(self) -> Tools:
+        """The drivers that actions use."""
+        return Tools(qemu_img=self.qemu_img)
 
     def sync(self) -> None:
         self.view.catch_up()

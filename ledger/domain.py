@@ -95,6 +95,7 @@ class DomainLedger(Aggregate):
             "snapshot_name": snapshot_name,
             "actor": actor,
             "started_at": started_at,
+            "details": details,
             "steps": {},
         }
 
@@ -117,10 +118,9 @@ class DomainLedger(Aggregate):
         argv: list[str], actor: Actor,
     ) -> None:
         assert self.in_flight is not None
-        self.in_flight["steps"][str(step)] = {
-            "action": action, "target": target, "phase": phase, "argv": argv,
-            "state": "started",
-        }
+        entry = self.in_flight["steps"].setdefault(str(step), {"action": action,
+                                                               "target": target})
+        entry[phase] = "started"
 
     def step_finished(
         self, operation_id: str, step: int, phase: str, ok: bool, result: Record,
@@ -137,7 +137,27 @@ class DomainLedger(Aggregate):
     ) -> None:
         assert self.in_flight is not None
         entry = self.in_flight["steps"].setdefault(str(step), {})
-        entry["state"] = f"{phase}-{'done' if ok else 'failed'}"
+        entry[phase] = "done" if ok else "failed"
+
+    def step_state(self, step: int, phase: str) -> str | None:
+        """``started``, ``done``, ``failed`` or None for a step of the operation in flight."""
+        if self.in_flight is None:
+            return None
+        return self.in_flight["steps"].get(str(step), {}).get(phase)
+
+    def decide_recovery(
+        self, operation_id: str, decision: str, evidence: Record, actor: Actor
+    ) -> None:
+        """Record what recovery found for each step and whether it goes forward or back."""
+        self._require_operation(operation_id)
+        self._recovery_decided(operation_id, decision, evidence, actor)
+
+    @event("RecoveryDecided")
+    def _recovery_decided(
+        self, operation_id: str, decision: str, evidence: Record, actor: Actor
+    ) -> None:
+        assert self.in_flight is not None
+        self.in_flight["recovery"] = decision
 
     def finish(self, operation_id: str, outcome: str, message: str, actor: Actor) -> None:
         """Close the operation in flight: completed, compensated or failed."""

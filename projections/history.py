@@ -56,6 +56,12 @@ def describe(row: dict[str, Any]) -> str:
     if kind in ("SnapshotTaken", "RevertedToSnapshot", "SnapshotDeleted"):
         parent = f" (parent {data.get('parent')})" if kind == "SnapshotTaken" else ""
         return f"{data.get('name')}{parent}"
+    if kind == "RecoveryDecided":
+        steps = data.get("evidence", {})
+        words = {True: "happened", False: "not done", None: "unknown"}
+        seen = ", ".join(f"step {n} {words[e.get('happened', False)]}"
+                         for n, e in steps.items())
+        return f"roll {data.get('decision')}: {seen}"
     if kind == "SnapshotDisksRemoved":
         return f"{data.get('name')} removed from {', '.join(data.get('devices', []))}"
     return ", ".join(f"{k}={v}" for k, v in data.items())

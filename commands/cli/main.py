@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -52,13 +53,14 @@ def services(ctx: typer.Context) -> Services:
     return svc
 
 
-def _register() -> None:
-    from commands.cli import history, projections_cmd, snapshot_create, snapshot_delete
-    from commands.cli import snapshot_list, snapshot_revert
+#: Sub-command modules under commands/cli/, each with ``register(app)``.
+SUBCOMMANDS = ("snapshot_create", "snapshot_list", "snapshot_delete", "snapshot_revert",
+               "history", "recover", "check", "adopt", "projections_cmd")
 
-    for module in (snapshot_create, snapshot_list, snapshot_delete, snapshot_revert, history):
-        module.register(app)
-    app.add_typer(projections_cmd.group, name="projections")
+
+def _register() -> None:
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"commands.cli.{name}").register(app)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> Any:

@@ -49,3 +49,7 @@ def metadata(
             write_metadata(folder, snap["name"], json.loads(snap["record"]))
             written += 1
     typer.echo(f"Wrote {written} metadata files")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group, name="projections")

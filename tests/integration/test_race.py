@@ -16,9 +16,9 @@ def test_racing_starts_give_one_winner_and_a_clear_refusal(scratch: Scratch) -> 
     try:
         domain = load_domain(scratch.config_dir, "web")
         ledger_1, ledger_2 = first.ledger_for(domain), second.ledger_for(domain)
-        Operation(first.app, ledger_1, first.actor).start("create", "a", {})
+        Operation(first.app, ledger_1, first.actor, first.tools).start("create", "a", {}, [])
         with pytest.raises(OperationInFlight) as refused:
-            Operation(second.app, ledger_2, second.actor).start("create", "b", {})
+            Operation(second.app, ledger_2, second.actor, second.tools).start("create", "b", {}, [])
         assert "create 'a'" in str(refused.value)
         assert first.actor["user"] in str(refused.value)
         events = list(first.app.iter_log())

@@ -1,0 +1,286 @@
+"""The side effects an operation is made of, as data that survives a crash.
+
+A step is ``StepSpec(action, target, params)``; the plan of steps is recorded when
+an operation starts. Each action knows how to do itself, undo itself, and *probe*
+reality to tell whether it happened, so ``recover`` can finish or undo an
+operation whose process died, from the ledger alone. Every ``do`` and ``undo`` is
+idempotent: running it twice leaves the same state.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from commands.drivers.process import ProcessResult
+from commands.drivers.qemu_img import QemuImg
+from commands.files import atomic_write, remove_file, sha256_file
+from commands.metadata import metadata_path, remove_metadata, write_metadata
+
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One planned side effect: which action, on what, with which parameters."""
+
+    action: str
+    target: str
+    params: Params = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "target": self.target, "params": self.params}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepSpec:
+        return cls(str(data["action"]), str(data["target"]), dict(data.get("params", {})))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a probe saw: ``happened`` is None when reality cannot tell."""
+
+    happened: bool | None
+    detail: dict[str, Any]
+
+
+@dataclass
+class Tools:
+    """The drivers actions use."""
+
+    qemu_img: QemuImg
+
+
+class Action:
+    """Base of every action; subclasses set ``name`` and override what applies."""
+
+    name: ClassVar[str] = ""
+    reversible: ClassVar[bool] = True
+    best_effort: ClassVar[bool] = False
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        raise NotImplementedError
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return []
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        raise NotImplementedError
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        raise NotImplementedError(f"{self.name} cannot be undone")
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        return Evidence(None, {"reason": "not observable"})
+
+
+class TagCreate(Action):
+    """``qemu-img snapshot -c TAG PATH``; undone by deleting the tag if present."""
+
+    name = "internal-snapshot-create"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return [tools.qemu_img.binary, "snapshot", "-c", p["tag"], p["path"]]
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return [tools.qemu_img.binary, "snapshot", "-d", p["tag"], p["path"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        return tools.qemu_img.snapshot_create(p["path"], p["tag"])
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        return _delete_tag_if_present(tools.qemu_img, p["path"], p["tag"])
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        return _tag_evidence(tools.qemu_img, p["path"], p["tag"], present_means_done=True)
+
+
+class SafetyTagCreate(TagCreate):
+    """The temporary tag a revert takes first, to put a disk back if needed."""
+
+    name = "safety-tag-create"
+
+
+class TagApply(Action):
+    """Revert a disk to TAG by its current ID; undone by applying the safety tag."""
+
+    name = "internal-snapshot-apply"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return [tools.qemu_img.binary, "snapshot", "-a", f"<id of {p['tag']}>", p["path"]]
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return [tools.qemu_img.binary, "snapshot", "-a", f"<id of {p['safety']}>", p["path"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        return tools.qemu_img.snapshot_apply(p["path"], p["tag"])
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        return tools.qemu_img.snapshot_apply(p["path"], p["safety"])
+
+
+class TagDelete(Action):
+    """``qemu-img snapshot -d TAG PATH``: cannot be taken back."""
+
+    name = "internal-snapshot-delete"
+    reversible = False
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return [tools.qemu_img.binary, "snapshot", "-d", p["tag"], p["path"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        return _delete_tag_if_present(tools.qemu_img, p["path"], p["tag"])
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        return _tag_evidence(tools.qemu_img, p["path"], p["tag"], present_means_done=False)
+
+
+class SafetyTagDelete(TagDelete):
+    """Removing a revert's safety tag: a clean-up whose failure fails nothing."""
+
+    name = "safety-tag-delete"
+    best_effort = True
+
+
+class OverlayCreate(Action):
+    """A qcow2 overlay on top of a disk image; undone by removing the overlay."""
+
+    name = "overlay-create"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return [tools.qemu_img.binary, "create", "-q", "-f", "qcow2", "-F", p["base_format"],
+                "-b", p["base"], p["overlay"]]
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["unlink", p["overlay"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        if os.path.lexists(p["overlay"]):
+            raise FileExistsError(f"overlay {p['overlay']} exists already")
+        return tools.qemu_img.create_overlay(p["base"], p["base_format"], p["overlay"])
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        removed = remove_file(Path(p["overlay"]))
+        return ProcessResult(["unlink", p["overlay"]], 0, detail={"removed": removed})
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        exists = os.path.lexists(p["overlay"])
+        return Evidence(exists, {"overlay_exists": exists})
+
+
+class ConfigRewrite(Action):
+    """Replace the domain config by ``new_text``, keeping the old one as ``backup``."""
+
+    name = "config-rewrite"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["rewrite", p["path"], "backup", p["backup"]]
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["restore", p["path"], "from", p["backup"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        path, backup = Path(p["path"]), Path(p["backup"])
+        if sha256_file(path) != p["sha256_before"]:
+            raise OSError(f"{path} changed since the snapshot was planned")
+        old = path.read_bytes()
+        atomic_write(backup, old, p["mode"])
+        atomic_write(path, p["new_text"].encode(), p["mode"])
+        return ProcessResult(self.argv(p, tools), 0)
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        path, backup = Path(p["path"]), Path(p["backup"])
+        current = sha256_file(path)
+        if current == p["sha256_after"]:
+            if not backup.exists() or sha256_file(backup) != p["sha256_before"]:
+                raise OSError(f"backup {backup} is missing or altered; cannot restore {path}")
+            atomic_write(path, backup.read_bytes(), p["mode"])
+        elif current != p["sha256_before"]:
+            raise OSError(f"{path} was changed by someone else; not restoring it")
+        remove_file(backup)
+        return ProcessResult(self.undo_argv(p, tools), 0)
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        current = sha256_file(p["path"]) if os.path.exists(p["path"]) else None
+        backup = os.path.exists(p["backup"])
+        detail = {"sha256": current, "backup_exists": backup}
+        if current == p["sha256_after"]:
+            return Evidence(True, detail)
+        if current == p["sha256_before"]:
+            return Evidence(False if not backup else None, detail)
+        return Evidence(None, detail)
+
+
+class MetadataWrite(Action):
+    """The snapshot's libxl-json file; undone by removing it."""
+
+    name = "metadata-write"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["write", str(metadata_path(Path(p["dir"]), p["name"]))]
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["unlink", str(metadata_path(Path(p["dir"]), p["name"]))]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        return write_metadata(Path(p["dir"]), p["name"], p["record"])
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        return remove_metadata(Path(p["dir"]), p["name"])
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        exists = metadata_path(Path(p["dir"]), p["name"]).exists()
+        return Evidence(exists, {"exists": exists})
+
+
+class MetadataRemove(MetadataWrite):
+    """Removing the snapshot's libxl-json file; undone by writing it again."""
+
+    name = "metadata-remove"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return super().undo_argv(p, tools)
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return super().argv(p, tools)
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        return super().undo(p, tools)
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        return super().do(p, tools)
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        seen = super().probe(p, tools)
+        return Evidence(not seen.happened, seen.detail)
+
+
+ACTIONS: dict[str, Action] = {a.name: a for a in (
+    TagCreate(), SafetyTagCreate(), TagApply(), TagDelete(), SafetyTagDelete(),
+    OverlayCreate(), ConfigRewrite(), MetadataWrite(), MetadataRemove(),
+)}
+
+
+def action_of(spec: StepSpec) -> Action:
+    """The action a step names; a ledger naming an unknown one is refused."""
+    try:
+        return ACTIONS[spec.action]
+    except KeyError:
+        raise ValueError(f"unknown action {spec.action!r} in the ledger") from None
+
+
+def _delete_tag_if_present(qemu_img: QemuImg, path: str, tag: str) -> ProcessResult:
+    if not qemu_img.info(path).find(tag):
+        return ProcessResult([qemu_img.binary, "snapshot", "-d", tag, path], 0,
+                             detail={"absent": True})
+    return qemu_img.snapshot_delete(path, tag)
+
+
+def _tag_evidence(qemu_img: QemuImg, path: str, tag: str, present_means_done: bool) -> Evidence:
+    if not os.path.exists(path):
+        return Evidence(None, {"image_missing": path})
+    count = len(qemu_img.info(path).find(tag))
+    present = count > 0
+    return Evidence(present if present_means_done else not present, {"tags_named": count})

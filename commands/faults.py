@@ -1,0 +1,29 @@
+"""Fault injection for the crash and failure tests, switched on by one environment variable.
+
+``XLSNAP_FAULT_INJECT="kill:STEP:POINT"`` sends SIGKILL to this process, and
+``"fail:STEP:intent"`` makes the side effect fail with an ``OSError``, when step STEP (1-based, phase ``do``)
+reaches POINT: ``intent`` (its intent is recorded, the side effect not yet run),
+``effect`` (the side effect ran, its outcome is not recorded) or ``outcome``
+(both are recorded). Unset, it does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "XLSNAP_FAULT_INJECT"
+
+
+def inject(step: int, phase: str, point: str) -> None:
+    """Kill or fail here if the environment asks for this step and point."""
+    spec = os.environ.get(ENV)
+    if not spec or phase != "do":
+        return
+    how, _, where = spec.partition(":")
+    if where != f"{step}:{point}":
+        return
+    if how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if how == "fail":
+        raise OSError(f"injected failure at step {step} ({point})")

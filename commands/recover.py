@@ -1,0 +1,122 @@
+"""``recover``: finish or undo an operation whose process died, from the ledger and reality.
+
+For each planned step recovery decides whether it happened: a step never started
+or whose undo finished did not; a step whose outcome was recorded did; for a step
+whose outcome is missing (or whose undo's is) a probe of reality decides
+(``qemu-img info``, the files), and a step reality cannot tell about (a qcow2
+apply) counts as unknown. The operation rolls forward when every step
+happened (a delete always rolls forward: its steps cannot be taken back), else
+back, undoing in reverse every step that happened or may have. The decision and
+its evidence are recorded first; running recovery again repeats nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from commands.actions import StepSpec, action_of
+from commands.errors import UsageError
+from commands.operation import CompensationFailed, Operation, signals_deferred
+from commands.services import Services
+from ledger.domain import DomainLedger
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What recovery did for one domain."""
+
+    domain: str
+    operation_id: str | None
+    decision: str
+    message: str
+
+
+def recover_domain(svc: Services, domain_id: str) -> Recovery:
+    """Recover the operation in flight on one domain, if any."""
+    ledger: DomainLedger = svc.app.repository.get(UUID(domain_id))
+    op = ledger.in_flight
+    if op is None:
+        return Recovery(ledger.domain_name, None, "none", "nothing in flight")
+    plan = [StepSpec.from_dict(s) for s in op["details"].get("plan", [])]
+    operation = Operation(svc.app, ledger, svc.actor, svc.tools, op["operation_id"])
+    with signals_deferred():
+        evidence, happened = _inspect(ledger, plan, svc)
+        forward = op["kind"] == "delete" or all(
+            happened[n] is True or action_of(s).best_effort for n, s in enumerate(plan, 1))
+        decision = "forward" if forward else "back"
+        ledger.decide_recovery(op["operation_id"], decision, evidence, svc.actor)
+        svc.app.save(ledger)
+        if forward:
+            _roll_forward(operation, ledger, op, plan, happened, svc)
+        else:
+            failures = operation.undo_steps(
+                [(n, s) for n, s in enumerate(plan, 1) if happened[n] is not False])
+            if failures:
+                raise CompensationFailed(f"recovery of operation {op['operation_id']} could "
+                                         f"not undo: {'; '.join(failures)}; run recover again")
+            operation.complete(lambda lg: None, "recovered-back",
+                               f"recovery undid {op['kind']} {op.get('snapshot_name')!r}")
+    svc.sync()
+    verb = "finished" if forward else "undid"
+    return Recovery(ledger.domain_name, op["operation_id"], decision,
+                    f"{verb} {op['kind']} {op.get('snapshot_name')!r} "
+                    f"(operation {op['operation_id']})")
+
+
+def recover_all(svc: Services) -> list[Recovery]:
+    """Recover every domain that has an operation in flight."""
+    svc.sync()
+    rows = svc.view.db.execute(
+        "SELECT domain_id FROM view_domains WHERE in_flight IS NOT NULL").fetchall()
+    return [recover_domain(svc, str(r[0])) for r in rows]
+
+
+def _inspect(
+    ledger: DomainLedger, plan: list[StepSpec], svc: Services
+) -> tuple[dict[str, Any], dict[int, bool | None]]:
+    evidence: dict[str, Any] = {}
+    happened: dict[int, bool | None] = {}
+    for number, spec in enumerate(plan, start=1):
+        do_state = ledger.step_state(number, "do")
+        undo_state = ledger.step_state(number, "undo")
+        record = {"do": do_state, "undo": undo_state}
+        if do_state is None or undo_state == "done":
+            happened[number] = False
+        elif do_state == "done" and undo_state is None:
+            happened[number] = True  # its outcome was recorded; later steps may hide it
+        else:
+            seen = action_of(spec).probe(spec.params, svc.tools)
+            happened[number] = seen.happened
+            record["probe"] = seen.detail
+        record["happened"] = happened[number]
+        evidence[str(number)] = record
+    return evidence, happened
+
+
+def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any],
+                  plan: list[StepSpec], happened: dict[int, bool | None],
+                  svc: Services) -> None:
+    for number, spec in enumerate(plan, start=1):
+        if happened[number] is True:
+            continue
+        action = action_of(spec)
+        ok, result = operation.attempt(number, "do", spec, action.argv(spec.params, svc.tools),
+                                       lambda a=action, s=spec: a.do(s.params, svc.tools))
+        if not ok and not action.best_effort:
+            raise CompensationFailed(f"recovery could not finish {spec.action} on "
+                                     f"{spec.target}: {result.stderr.strip()}; run recover again")
+    name = op.get("snapshot_name")
+    take = lambda lg: lg.record_taken(op["operation_id"], name,  # noqa: E731
+                                      op["details"]["record"], svc.actor)
+    facts = {
+        "create": take,
+        "adopt": take,
+        "revert": lambda lg: lg.record_reverted(op["operation_id"], name, svc.actor),
+        "delete": lambda lg: lg.record_removed(op["operation_id"], name, svc.actor),
+    }
+    if op["kind"] not in facts:
+        raise UsageError(f"cannot recover an operation of kind {op['kind']!r}")
+    operation.complete(facts[op["kind"]], "recovered-forward",
+                       f"recovery finished {op['kind']} {name!r}")
