@@ -30,7 +30,7 @@ def adopt_snapshot(svc: Services, domain_name: str, tag: str) -> dict[str, Any]:
         spec = entry.spec
         if not (spec.writable and spec.target and spec.format == "qcow2"):
             continue
-        found = svc.qemu_img.info(spec.target).find(tag)
+        found = svc.qemu_img.info(spec.target, force_share=True).find(tag)
         if len(found) > 1:
             raise UsageError(f"disk {spec.vdev!r} ({spec.target}) has {len(found)} tags named "
                              f"{tag!r}; delete the extra ones with qemu-img first")

@@ -64,7 +64,7 @@ def _check_entry(q: QemuImg, name: str, entry: dict[str, Any],
             diffs.append({"kind": "overlay-missing", "overlay": overlay, **where})
             continue
         try:
-            backing = q.info(overlay).backing_file
+            backing = q.info(overlay, force_share=True).backing_file
         except QemuImgError as exc:
             diffs.append({"kind": "overlay-unreadable", "overlay": overlay,
                           "detail": str(exc), **where})
@@ -100,14 +100,14 @@ def _check_memory(name: str, record: dict[str, Any]) -> list[Difference]:
 def _tag_count(q: QemuImg, path: str, tag: str) -> int | None:
     if not os.path.exists(path):
         return None
-    return len(q.info(path).find(tag))
+    return len(q.info(path, force_share=True).find(tag))
 
 
 def _foreign_tags(q: QemuImg, path: str, known: set[str]) -> list[Difference]:
     if not os.path.exists(path):
         return []
     try:
-        info = q.info(path)
+        info = q.info(path, force_share=True)
     except QemuImgError:
         return []
     return [{"kind": "foreign-tag", "path": path, "tag": t.name, "id": t.id}

@@ -20,6 +20,7 @@ from commands.domains import DiskEntry, Domain, load_domain
 from commands.actions import StepSpec
 from commands.drivers.qemu_img import ImageInfo, QemuImg, QemuImgError
 from commands.errors import UsageError
+from commands.existing import image_error
 from commands.files import sha256_bytes, sha256_file
 from commands.messages import CreateSnapshot
 from commands.metadata import metadata_path
@@ -163,9 +164,9 @@ def _inspect(domain: Domain, spec: DiskSpec, qemu_img: QemuImg) -> ImageInfo:
     if not os.path.exists(path):
         raise UsageError(f"disk {spec.vdev!r} of domain {domain.name!r}: image {path} is missing")
     try:
-        info = qemu_img.info(path)
+        info = qemu_img.info(path, force_share=True)
     except QemuImgError as exc:
-        raise UsageError(f"disk {spec.vdev!r}: cannot read image {path}: {exc}") from None
+        raise image_error(spec.vdev, path, exc) from None
     if info.format != spec.format:
         raise UsageError(f"disk {spec.vdev!r}: config says format {spec.format} but {path} "
                          f"is {info.format}")

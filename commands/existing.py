@@ -8,8 +8,16 @@ from typing import Any
 
 from commands.domains import Domain
 from commands.drivers.qemu_img import QemuImg, QemuImgError
-from commands.errors import LedgerBlocked, UsageError
+from commands.errors import LedgerBlocked, OperationFailed, UsageError, XlsnapError
 from ledger.domain import DomainLedger
+
+
+def image_error(device: str, path: str, exc: QemuImgError) -> XlsnapError:
+    """A disk that qemu-img cannot open: in use (exit 1, try later) or unreadable (exit 2)."""
+    if exc.image_locked:
+        return OperationFailed(f"disk {device!r} ({path}) is in use by another process "
+                               f"(a running domain or a tool holds its lock); nothing changed")
+    return UsageError(f"disk {device!r}: cannot read image {path}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -45,9 +53,9 @@ def internal_disks(
             raise UsageError(f"disk {disk['device']!r} image {path} of snapshot {name!r} is "
                              "missing")
         try:
-            found = qemu_img.info(path).find(disk["name"])
+            found = qemu_img.info(path, force_share=True).find(disk["name"])
         except QemuImgError as exc:
-            raise UsageError(f"cannot read image {path}: {exc}") from None
+            raise image_error(disk["device"], path, exc) from None
         if len(found) != 1:
             raise LedgerBlocked(
                 f"disk {disk['device']!r} ({path}) has {len(found)} snapshot tags named "

@@ -18,6 +18,18 @@ from ledger.errors import LedgerUnavailable
 from projections.tree_view import TreeView
 
 
+def tool_timeout() -> float:
+    """Seconds one qemu-img call may take: ``XLSNAP_TOOL_TIMEOUT``, default 120."""
+    raw = os.environ.get("XLSNAP_TOOL_TIMEOUT", "")
+    try:
+        value = float(raw) if raw else 120.0
+    except ValueError:
+        raise UsageError(f"XLSNAP_TOOL_TIMEOUT must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise UsageError("XLSNAP_TOOL_TIMEOUT must be positive")
+    return value
+
+
 class Services:
     """What handlers use. The ledger opens on first use, so input refused before
     that leaves no file behind; ``sync`` brings the read model up to the log."""
@@ -26,7 +38,8 @@ class Services:
                  qemu_img: QemuImg | None = None) -> None:
         self.settings = settings
         self.actor = actor if actor is not None else current_actor()
-        self.qemu_img = qemu_img or QemuImg(os.environ.get("XLSNAP_QEMU_IMG") or "qemu-img")
+        self.qemu_img = qemu_img or QemuImg(os.environ.get("XLSNAP_QEMU_IMG") or "qemu-img",
+                                            tool_timeout())
         self._app: LedgerApp | None = None
         self._view: TreeView | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Annotated, Any
 
@@ -37,6 +38,11 @@ def snapshot_list(
     domain_id = domain_id_for(svc, domain)
     row = svc.view.domain(domain_id) if domain_id else None
     current = row["current"] if row else None
+    if row and row["in_flight"]:
+        op = json.loads(row["in_flight"])
+        print(f"xlsnap: warning: operation {op['operation_id']} ({op['kind']} "
+              f"{op.get('snapshot_name')!r}) is in flight; if its process is gone, run "
+              f"'xlsnap recover {domain}'", file=sys.stderr)
     if name is not None and not long:
         raise UsageError("a snapshot NAME goes with -l")
     if long:
@@ -50,18 +56,18 @@ def snapshot_list(
             typer.echo("\n".join(draw_tree(rows, current)) if rows else "(no snapshots)")
         return
     if as_json:
-        typer.echo(json.dumps([_short(r, current) for r in rows], indent=2))
+        typer.echo(json.dumps([short_row(r, current) for r in rows], indent=2))
         return
-    typer.echo(_table(rows, current))
+    typer.echo(short_table(rows, current))
 
 
-def _short(row: Any, current: str | None) -> dict[str, Any]:
+def short_row(row: Any, current: str | None) -> dict[str, Any]:
     return {"name": row["name"], "parent": row["parent"], "creation_time": row["created_at"],
             "state": row["state"], "disk_only": bool(row["disk_only"]), "type": row["kind"],
             "current": row["name"] == current, "complete": bool(row["complete"])}
 
 
-def _table(rows: list[Any], current: str | None) -> str:
+def short_table(rows: list[Any], current: str | None) -> str:
     width = max([len("Name")] + [len(r["name"]) for r in rows])
     lines = [f"  {'Name':<{width}}  {'Creation Time':<19}  {'State':<8}  {'Disk-only':<9}  Type"]
     for r in rows:

@@ -42,6 +42,11 @@ class ImageInfo:
 class QemuImgError(DriverError):
     """qemu-img exited non-zero; the message is its last stderr line."""
 
+    @property
+    def image_locked(self) -> bool:
+        """True when another process holds the image (qemu's image locking)."""
+        return '"write" lock' in self.result.stderr
+
 
 class QemuImg:
     """Typed wrapper around the ``qemu-img`` executable."""
@@ -56,9 +61,14 @@ class QemuImg:
             raise QemuImgError(_last_line(result.stderr) or f"exit {result.returncode}", result)
         return result
 
-    def info(self, path: str) -> ImageInfo:
-        """Read an image's format, size, backing file and internal snapshots."""
-        result = self._run("info", "--output=json", path)
+    def info(self, path: str, force_share: bool = False) -> ImageInfo:
+        """Read an image's format, size, backing file and internal snapshots.
+
+        ``force_share`` (``-U``) takes no lock: for checks made before an operation
+        starts, so that a check never makes another process's write fail.
+        """
+        args = ["info", "-U"] if force_share else ["info"]
+        result = self._run(*args, "--output=json", path)
         data = json.loads(result.stdout)
         tags = tuple(
             InternalTag(str(s["id"]), str(s["name"]), int(s.get("vm-state-size", 0)),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from commands.domains import load_domain
 from commands.operation import Operation
 from ledger.errors import OperationInFlight
-from tests.conftest import Scratch
+from tests.conftest import REPO, Scratch, qemu_img, tags
 
 
 def test_racing_starts_give_one_winner_and_a_clear_refusal(scratch: Scratch) -> None:
@@ -26,3 +31,56 @@ def test_racing_starts_give_one_winner_and_a_clear_refusal(scratch: Scratch) -> 
     finally:
         first.close()
         second.close()
+
+
+def _hammer(env: dict[str, str], domain: str, prefix: str, rounds: int) -> list[tuple[int, str, str]]:
+    results = []
+    for j in range(rounds):
+        proc = subprocess.run([sys.executable, "-m", "commands", "snapshot-create", "-n",
+                               f"{prefix}-{j}", domain], env=env, cwd=REPO,
+                              capture_output=True, text=True, timeout=300)
+        results.append((proc.returncode, f"{prefix}-{j}", proc.stderr))
+    return results
+
+
+def _add_domain(scratch: Scratch, name: str) -> None:
+    disk = scratch.images / f"{name}.qcow2"
+    qemu_img("create", "-q", "-f", "qcow2", str(disk), "16M")
+    (scratch.config_dir / f"{name}.cfg").write_text(
+        f'name = "{name}"\nuuid = "{uuid.uuid4()}"\ndisk = [ "{disk},qcow2,xvda,rw" ]\n')
+
+
+@pytest.mark.slow
+def test_eight_writers_on_one_domain_and_eight_on_their_own(scratch: Scratch) -> None:
+    for i in range(8):
+        _add_domain(scratch, f"solo{i}")
+    env = scratch.env()
+    rounds = 4
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        shared = [pool.submit(_hammer, env, "web", f"p{i}", rounds) for i in range(8)]
+        solo = [pool.submit(_hammer, env, f"solo{i}", "s", rounds) for i in range(8)]
+        shared_results = [r for f in shared for r in f.result()]
+        solo_results = [r for f in solo for r in f.result()]
+    everything = shared_results + solo_results
+    assert all("locked" not in err and "Traceback" not in err for _, _, err in everything)
+    assert {code for code, _, _ in shared_results} <= {0, 3}
+    refused = [err for code, _, err in shared_results if code == 3]
+    assert all("in flight" in err and "started by" in err for err in refused)
+    winners = sorted(name for code, name, _ in shared_results if code == 0)
+    assert winners and sorted(tags(scratch.disk_a)) == winners == sorted(tags(scratch.disk_b))
+    assert all(code == 0 for code, _, _ in solo_results)  # other domains never block
+    svc = scratch.services()
+    try:
+        svc.sync()
+        def per_create(disks: int) -> int:  # started, (disks + metadata) x 2, fact, finished
+            return 1 + (disks + 1) * 2 + 2
+
+        web = svc.app.get_domain(scratch.uuid)
+        assert web is not None and web.in_flight is None
+        assert web.version == 1 + per_create(2) * len(winners)  # no event lost or duplicated
+        assert sorted(web.entries) == winners
+        total = svc.app.max_position()
+        assert total == web.version + 8 * (1 + per_create(1) * rounds)
+        print(f"winners={len(winners)} refusals={len(refused)} events={total}")
+    finally:
+        svc.close()
