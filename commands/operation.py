@@ -11,6 +11,7 @@ the operation in flight for ``xlsnap recover``.
 from __future__ import annotations
 
 import signal
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,10 @@ from commands.errors import OperationFailed, XlsnapError
 from commands.faults import inject
 from ledger.app import LedgerApp
 from ledger.domain import DomainLedger
+
+
+#: Seconds between two tries of a side effect during recovery.
+RETRY_PAUSE = 1.0
 
 
 class CompensationFailed(XlsnapError):
@@ -113,6 +118,17 @@ class Operation:
         inject(number, phase, "outcome")
         return ok, result
 
+    def attempt_with_retries(self, number: int, phase: str, spec: StepSpec, argv: list[str],
+                             effect: Callable[[], ProcessResult],
+                             tries: int) -> tuple[bool, ProcessResult]:
+        """``attempt`` up to ``tries`` times, a second apart (effects are idempotent)."""
+        for left in range(tries - 1, -1, -1):
+            ok, result = self.attempt(number, phase, spec, argv, effect)
+            if ok or left == 0 or result.returncode == -2:
+                return ok, result
+            time.sleep(RETRY_PAUSE)
+        raise AssertionError("unreachable")
+
     def complete(self, record_fact: Callable[[DomainLedger], None], outcome: str = "completed",
                  message: str = "") -> None:
         """Record the operation's fact and close it, in one transaction."""
@@ -121,15 +137,16 @@ class Operation:
         self.ledger.finish(self.operation_id, outcome, message, self.actor)
         self.app.save(self.ledger)
 
-    def undo_steps(self, steps: list[tuple[int, StepSpec]]) -> list[str]:
-        """Undo reversible ``steps`` in reverse, each recorded; returns what failed."""
+    def undo_steps(self, steps: list[tuple[int, StepSpec]], tries: int = 1) -> list[str]:
+        """Undo reversible ``steps`` in reverse, each try recorded; returns what failed."""
         failures: list[str] = []
         for number, spec in reversed(steps):
             action = action_of(spec)
             if not action.reversible:
                 continue
-            ok, result = self.attempt(number, "undo", spec, action.undo_argv(spec.params, self.tools),
-                                      lambda a=action, s=spec: a.undo(s.params, self.tools))
+            ok, result = self.attempt_with_retries(
+                number, "undo", spec, action.undo_argv(spec.params, self.tools),
+                lambda a=action, s=spec: a.undo(s.params, self.tools), tries)
             if not ok:
                 failures.append(f"undo of {spec.action} on {spec.target}: "
                                 f"{result.stderr.strip()}")

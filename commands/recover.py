@@ -23,6 +23,10 @@ from commands.services import Services
 from ledger.domain import DomainLedger
 
 
+#: How often recovery tries one side effect before giving up for this run.
+TRIES = 3
+
+
 @dataclass(frozen=True)
 class Recovery:
     """What recovery did for one domain."""
@@ -52,7 +56,7 @@ def recover_domain(svc: Services, domain_id: str) -> Recovery:
             _roll_forward(operation, ledger, op, plan, happened, svc)
         else:
             failures = operation.undo_steps(
-                [(n, s) for n, s in enumerate(plan, 1) if happened[n] is not False])
+                [(n, s) for n, s in enumerate(plan, 1) if happened[n] is not False], TRIES)
             if failures:
                 raise CompensationFailed(f"recovery of operation {op['operation_id']} could "
                                          f"not undo: {'; '.join(failures)}; run recover again")
@@ -102,8 +106,9 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
         if happened[number] is True:
             continue
         action = action_of(spec)
-        ok, result = operation.attempt(number, "do", spec, action.argv(spec.params, svc.tools),
-                                       lambda a=action, s=spec: a.do(s.params, svc.tools))
+        ok, result = operation.attempt_with_retries(
+            number, "do", spec, action.argv(spec.params, svc.tools),
+            lambda a=action, s=spec: a.do(s.params, svc.tools), TRIES)
         if not ok and not action.best_effort:
             raise CompensationFailed(f"recovery could not finish {spec.action} on "
                                      f"{spec.target}: {result.stderr.strip()}; run recover again")

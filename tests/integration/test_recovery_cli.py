@@ -130,3 +130,17 @@ def test_state_folders_are_private(scratch: Scratch, xlsnap) -> None:
     assert scratch.domain_dir.stat().st_mode & 0o777 == 0o700
     assert scratch.ledger.stat().st_mode & 0o777 == 0o600
     assert not [p for p in Path(scratch.domain_dir).iterdir() if p.name.startswith(".")]
+
+
+def test_recovery_retries_a_failing_undo(scratch: Scratch, xlsnap) -> None:
+    killed_create(scratch, "s1")
+    env = {**scratch.env(), "XLSNAP_QEMU_IMG": FAKE,
+           "XLSNAP_TEST_FAIL": json.dumps([["snapshot -d", str(scratch.disk_b), "#1"]]),
+           "XLSNAP_TEST_FAIL_COUNTER": str(scratch.root / "counter")}
+    run = xlsnap("recover", "web", env=env)
+    assert run.code == 0, run.err
+    assert tags(scratch.disk_b) == [] and tags(scratch.disk_a) == []
+    undo_b = [e for e in json.loads(xlsnap("history", "--json", "web").out)
+              if e["event"] == "StepFinished" and e["data"]["phase"] == "undo"
+              and e["data"]["step"] == 2]
+    assert [e["data"]["ok"] for e in undo_b] == [False, True]
