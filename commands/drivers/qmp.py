@@ -1,0 +1,385 @@
+"""A small synchronous facade over QEMU's own QMP library (``qemu.qmp``).
+
+Each public call opens one short connection (the QMP socket serves one client at a
+time), runs its commands with timeouts, and closes it. Every command sent is appended
+to ``Qmp.log`` (a list of dicts) so a handler can record the exact commands in the
+ledger. Facts this module relies on were checked against QEMU 7.2 (see the tests in
+tests/drivers/): e.g. ``blockdev-snapshot-sync`` silently overwrites an existing
+overlay file, and a failed ``snapshot-load`` leaves the VM stopped in ``restore-vm``.
+
+    qmp = Qmp("/run/vm/qmp.sock")
+    qmp.stop()
+    qmp.migrate_to_file("/var/lib/xlsnap/web/mem.save")
+    qmp.snapshot_internal(["drv0", "drv1"], "before-upgrade")
+    qmp.cont()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from qemu.qmp import (
+    ConnectError,
+    ExecInterruptedError,
+    ExecuteError,
+    QMPClient,
+    QMPError,
+)
+
+T = TypeVar("T")
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_COMMAND_TIMEOUT = 30.0
+DEFAULT_JOB_TIMEOUT = 600.0
+POLL_INTERVAL = 0.02
+_POLLS = frozenset({"query-jobs", "query-migrate"})
+# QEMU hands an ``exec:`` migration URI to ``/bin/sh -c``: the path becomes shell text.
+# Rather than quote (one mistake away from injection), accept only characters that are
+# inert in a POSIX shell: no spaces, quotes, ``$``, backquotes, ``;|&<>``, globs
+# (``*?[``), ``~``, ``\`` or newlines. Absolute paths only, so no word starts with ``-``.
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9/._+-]*\Z")
+
+
+class QmpError(Exception):
+    """QEMU refused a command; ``error_class`` and ``desc`` are QMP's own words."""
+
+    def __init__(self, desc: str, error_class: str = "GenericError",
+                 command: str = "", arguments: dict[str, Any] | None = None) -> None:
+        super().__init__(desc)
+        self.desc = desc
+        self.error_class = error_class
+        self.command = command
+        self.arguments = arguments or {}
+
+    def summary(self) -> dict[str, object]:
+        """The part worth recording in the ledger."""
+        return {"command": self.command, "arguments": self.arguments,
+                "error_class": self.error_class, "desc": self.desc}
+
+
+class QmpUnavailable(QmpError):
+    """No QMP conversation: socket missing, refused, busy (no greeting) or connection lost."""
+
+
+class QmpTimeout(QmpUnavailable):
+    """A command, job or migration gave no answer in time (its outcome is unknown)."""
+
+
+class QmpJobFailed(QmpError):
+    """A job (``snapshot-save``/``-load``/``-delete``) concluded with an error."""
+
+
+class QmpMigrationFailed(QmpError):
+    """A migration (to or from a file) ended in status ``failed`` or ``cancelled``."""
+
+
+class UnsafePath(ValueError):
+    """A path that may not go into an ``exec:`` URI or is not absolute."""
+
+
+@dataclass(frozen=True)
+class VmStatus:
+    """``query-status``: QEMU's run state (``running``, ``paused``, ``restore-vm``...)."""
+
+    status: str
+    running: bool
+
+
+@dataclass(frozen=True)
+class BlockDevice:
+    """One drive with a medium, from ``query-block``."""
+
+    device: str
+    node_name: str
+    filename: str
+    format: str
+    read_only: bool
+    backing_file: str | None
+    snapshots: tuple[str, ...]
+    qdev: str = ""
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """One ``blockdev-snapshot-sync`` action: ``node_name`` gets a new qcow2 on top."""
+
+    node_name: str
+    snapshot_file: str
+    snapshot_node_name: str
+
+
+@dataclass(frozen=True)
+class Migration:
+    """The end of a migration to or from a file."""
+
+    status: str
+    path: str
+    total_time_ms: int | None
+    transferred: int | None
+
+
+def check_exec_path(path: str) -> str:
+    """Return ``path`` if it is absolute and shell-inert (see ``_SAFE_PATH``), else raise."""
+    if not _SAFE_PATH.match(path):
+        raise UnsafePath(f"refusing path {path!r}: it must be absolute and use only "
+                         "A-Z a-z 0-9 / . _ + - (it becomes shell text in an exec: URI)")
+    return path
+
+
+class Qmp:
+    """Synchronous QMP client for one socket; ``log`` lists every command sent."""
+
+    def __init__(self, socket_path: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                 command_timeout: float = DEFAULT_COMMAND_TIMEOUT, name: str = "xlsnap") -> None:
+        self.socket_path = str(socket_path)
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.name = name
+        self.log: list[dict[str, Any]] = []
+
+    # -- plain commands -------------------------------------------------------------------
+
+    def execute(self, command: str, arguments: dict[str, Any] | None = None) -> Any:
+        """Run one QMP command and return its ``return`` value (escape hatch for tests)."""
+        return self._session(lambda s: s.execute(command, arguments))
+
+    def query_status(self) -> VmStatus:
+        reply = self.execute("query-status")
+        return VmStatus(str(reply["status"]), bool(reply["running"]))
+
+    def query_block(self) -> list[BlockDevice]:
+        """Every drive that has a medium, with node names, files, formats, snapshots."""
+        return [_block_device(d) for d in self.execute("query-block") if d.get("inserted")]
+
+    def stop(self) -> None:
+        self.execute("stop")
+
+    def cont(self) -> None:
+        self.execute("cont")
+
+    def human_monitor_command(self, command_line: str) -> str:
+        """Run an HMP command; note that ``qemu-io`` prints to QEMU's stdout, not here."""
+        return str(self.execute("human-monitor-command", {"command-line": command_line}))
+
+    # -- disk snapshots -------------------------------------------------------------------
+
+    def snapshot_internal(self, devices: Sequence[str], name: str) -> None:
+        """Take internal snapshot ``name`` of every device (or node) at once, all or none."""
+        self._transaction([{"type": "blockdev-snapshot-internal-sync",
+                            "data": {"device": d, "name": name}} for d in devices])
+
+    def delete_internal(self, device: str, name: str) -> dict[str, Any]:
+        """Delete internal snapshot ``name`` of one device; returns what was deleted."""
+        return dict(self.execute("blockdev-snapshot-delete-internal-sync",
+                                 {"device": device, "name": name}))
+
+    def snapshot_external(self, overlays: Sequence[Overlay]) -> None:
+        """Put a new qcow2 overlay on top of each node, all or none.
+
+        QEMU creates each overlay file and would silently overwrite an existing one, so
+        existing files and relative paths are refused before anything is sent.
+        """
+        for o in overlays:
+            if not os.path.isabs(o.snapshot_file):
+                raise UnsafePath(f"overlay path must be absolute: {o.snapshot_file!r}")
+            if os.path.lexists(o.snapshot_file):
+                raise FileExistsError(f"overlay file already exists: {o.snapshot_file}")
+        self._transaction([{"type": "blockdev-snapshot-sync", "data": {
+            "node-name": o.node_name, "snapshot-file": o.snapshot_file,
+            "snapshot-node-name": o.snapshot_node_name, "format": "qcow2"}} for o in overlays])
+
+    def _transaction(self, actions: list[dict[str, Any]]) -> None:
+        self.execute("transaction", {"actions": actions})
+
+    # -- whole-VM internal snapshots (jobs) -----------------------------------------------
+
+    def snapshot_save(self, tag: str, vmstate: str, devices: Sequence[str],
+                      timeout: float = DEFAULT_JOB_TIMEOUT) -> None:
+        """Save RAM (into node ``vmstate``) and disks ``devices`` (node names) as ``tag``."""
+        self._job("snapshot-save", {"tag": tag, "vmstate": vmstate,
+                                    "devices": list(devices)}, timeout)
+
+    def snapshot_load(self, tag: str, vmstate: str, devices: Sequence[str],
+                      timeout: float = DEFAULT_JOB_TIMEOUT) -> None:
+        """Load ``tag``; on failure QEMU leaves the VM stopped (``restore-vm``): cont it."""
+        self._job("snapshot-load", {"tag": tag, "vmstate": vmstate,
+                                    "devices": list(devices)}, timeout)
+
+    def snapshot_delete(self, tag: str, devices: Sequence[str],
+                        timeout: float = DEFAULT_JOB_TIMEOUT) -> None:
+        """Delete ``tag`` from ``devices``; a missing tag is not an error in QEMU 7.2."""
+        self._job("snapshot-delete", {"tag": tag, "devices": list(devices)}, timeout)
+
+    def _job(self, command: str, arguments: dict[str, Any], timeout: float) -> None:
+        job_id = f"xlsnap-{command}-{uuid.uuid4().hex[:8]}"
+
+        async def steps(s: _Session) -> None:
+            await s.execute(command, {"job-id": job_id, **arguments})
+            started = self.log[-1]
+            job = await s.poll(lambda: _find_job(s, job_id),
+                               lambda j: j is not None and j.get("status") == "concluded",
+                               timeout, f"{command} job {job_id}")
+            started["job"] = {k: job[k] for k in ("status", "error") if k in job}
+            await s.execute("job-dismiss", {"id": job_id})
+            if job and job.get("error"):
+                raise QmpJobFailed(str(job["error"]), "JobFailed", command,
+                                   {"job-id": job_id, **arguments})
+
+        self._session(steps, timeout)
+
+    # -- memory to and from a file --------------------------------------------------------
+
+    def migrate_to_file(self, path: str, timeout: float = DEFAULT_JOB_TIMEOUT) -> Migration:
+        """Write the VM's state to a new file (mode 0600) and wait for the end.
+
+        Stop the VM first for a consistent image; QEMU ends in ``postmigrate``: ``cont``.
+        """
+        check_exec_path(path)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        try:
+            return self._migrate("migrate", {"uri": f"exec:cat > {path}"}, path, timeout)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                if os.path.getsize(path) == 0:
+                    os.unlink(path)  # nothing was written: leave no trace; partial files stay
+            raise
+
+    def migrate_incoming(self, path: str, timeout: float = DEFAULT_JOB_TIMEOUT) -> Migration:
+        """Load a state file into a QEMU started with ``-incoming defer``; it ends paused."""
+        check_exec_path(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no memory image at {path}")
+        return self._migrate("migrate-incoming", {"uri": f"exec:cat {path}"}, path, timeout)
+
+    def _migrate(self, command: str, arguments: dict[str, Any], path: str,
+                 timeout: float) -> Migration:
+        async def steps(s: _Session) -> Migration:
+            await s.execute(command, arguments)
+            try:
+                info = await s.poll(lambda: s.execute("query-migrate", poll=True),
+                                    lambda i: i.get("status") in ("completed", "failed",
+                                                                  "cancelled"),
+                                    timeout, f"{command} to {path}")
+            except QmpTimeout:
+                if command == "migrate":
+                    await s.execute("migrate_cancel")
+                raise
+            if info["status"] != "completed":
+                raise QmpMigrationFailed(str(info.get("error-desc") or info["status"]),
+                                         "MigrationFailed", command, arguments)
+            ram = info.get("ram") or {}
+            return Migration(info["status"], path, info.get("total-time"),
+                             ram.get("transferred"))
+
+        return self._session(steps, timeout)
+
+    # -- connection machinery -------------------------------------------------------------
+
+    def _session(self, steps: Callable[[_Session], Awaitable[T]], budget: float = 0.0) -> T:
+        """Connect, run ``steps``, disconnect; everything within its timeouts."""
+        total = self.connect_timeout + self.command_timeout * 4 + budget
+        try:
+            return asyncio.run(asyncio.wait_for(self._converse(steps), total))
+        except TimeoutError:
+            raise QmpTimeout(f"QMP conversation on {self.socket_path} took over {total:g}s",
+                             "Timeout") from None
+
+    async def _converse(self, steps: Callable[[_Session], Awaitable[T]]) -> T:
+        client = QMPClient(self.name)
+        try:
+            await asyncio.wait_for(client.connect(self.socket_path), self.connect_timeout)
+        except TimeoutError:
+            raise QmpUnavailable(f"no QMP greeting on {self.socket_path} within "
+                                 f"{self.connect_timeout:g}s (busy with another client?)",
+                                 "Timeout") from None
+        except ConnectError as exc:
+            raise QmpUnavailable(f"cannot connect to QMP socket {self.socket_path}: "
+                                 f"{exc.exc}", "ConnectError") from None
+        try:
+            return await steps(_Session(client, self))
+        finally:
+            try:
+                await asyncio.wait_for(client.disconnect(), self.connect_timeout)
+            except (QMPError, OSError, EOFError, TimeoutError):
+                pass  # the server hung up first (e.g. after ``quit``): nothing to undo
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        last = self.log[-1] if self.log else None
+        if (entry.get("poll") and last and last.get("poll")
+                and last["execute"] == entry["execute"] and last["ok"] == entry["ok"]):
+            last["count"] += 1  # consecutive polls are folded into one entry
+            last["duration_ms"] = round(last["duration_ms"] + entry["duration_ms"], 3)
+            return
+        self.log.append(entry)
+
+
+class _Session:
+    """One open connection: executes, logs and types the errors of each command."""
+
+    def __init__(self, client: QMPClient, owner: Qmp) -> None:
+        self.client = client
+        self.owner = owner
+
+    async def execute(self, command: str, arguments: dict[str, Any] | None = None,
+                      poll: bool = False) -> Any:
+        entry: dict[str, Any] = {"execute": command, "arguments": arguments or {}, "ok": False}
+        if poll:
+            entry.update(poll=True, count=1)
+        start = time.perf_counter()
+        try:
+            reply = await asyncio.wait_for(self.client.execute(command, arguments),
+                                           self.owner.command_timeout)
+            entry["ok"] = True
+            return reply
+        except ExecuteError as exc:
+            entry.update(error_class=exc.error_class, desc=str(exc))
+            raise QmpError(str(exc), exc.error_class, command, arguments) from None
+        except TimeoutError:
+            entry.update(error_class="Timeout", desc="no reply")
+            raise QmpTimeout(f"{command}: no reply within {self.owner.command_timeout:g}s",
+                             "Timeout", command, arguments) from None
+        except (ExecInterruptedError, QMPError, OSError, EOFError) as exc:
+            entry.update(error_class="Disconnected", desc=str(exc))
+            raise QmpUnavailable(f"{command}: connection lost ({exc or type(exc).__name__}); "
+                                 "outcome unknown", "Disconnected", command, arguments) from None
+        finally:
+            entry["duration_ms"] = round((time.perf_counter() - start) * 1000.0, 3)
+            self.owner._record(entry)
+
+    async def poll(self, query: Callable[[], Awaitable[Any]], done: Callable[[Any], bool],
+                   timeout: float, what: str) -> Any:
+        """Run ``query`` until ``done`` says so, or raise QmpTimeout after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = await query()
+            if done(value):
+                return value
+            if time.monotonic() > deadline:
+                raise QmpTimeout(f"{what} did not finish within {timeout:g}s", "Timeout")
+            await asyncio.sleep(POLL_INTERVAL)
+
+
+async def _find_job(s: _Session, job_id: str) -> dict[str, Any] | None:
+    jobs = await s.execute("query-jobs", poll=True)
+    return next((j for j in jobs if j.get("id") == job_id), None)
+
+
+def _block_device(raw: dict[str, Any]) -> BlockDevice:
+    ins = raw["inserted"]
+    image = ins.get("image") or {}
+    return BlockDevice(
+        device=str(raw.get("device", "")), node_name=str(ins.get("node-name", "")),
+        filename=str(ins.get("file", "")), format=str(ins.get("drv", "")),
+        read_only=bool(ins.get("ro", False)),
+        backing_file=image.get("full-backing-filename") or image.get("backing-filename"),
+        snapshots=tuple(str(s["name"]) for s in image.get("snapshots", [])),
+        qdev=str(raw.get("qdev", "")),
+    )

@@ -1,0 +1,231 @@
+"""The QMP driver against a real QEMU 7.2 (TCG, no OS): disks, jobs, memory, errors."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from commands.drivers.qmp import (
+    Overlay,
+    QmpError,
+    QmpJobFailed,
+    QmpUnavailable,
+    UnsafePath,
+)
+from tests.qemu_vm import GUEST_RAM, QemuVm, requires_qemu, start_vm
+
+pytestmark = [pytest.mark.slow, requires_qemu]
+VmFactory = Callable[..., QemuVm]
+LOADER_ADDR = 0x2000000          # 32 MiB: guest RAM that the firmware leaves alone
+
+
+def test_internal_snapshot_of_two_disks_in_one_transaction(qemu_vms: VmFactory) -> None:
+    vm = qemu_vms(disks=2)
+    qmp = vm.qmp()
+    qmp.snapshot_internal(["drv0", "disk1"], "s1")     # device names or node names
+    assert {d.device: d.snapshots for d in qmp.query_block()} == {"drv0": ("s1",),
+                                                                  "drv1": ("s1",)}
+    assert qmp.log[0] == {"execute": "transaction", "arguments": {"actions": [
+        {"type": "blockdev-snapshot-internal-sync", "data": {"device": "drv0", "name": "s1"}},
+        {"type": "blockdev-snapshot-internal-sync", "data": {"device": "disk1", "name": "s1"}},
+    ]}, "ok": True, "duration_ms": qmp.log[0]["duration_ms"]}
+
+
+def test_transaction_is_all_or_nothing(qemu_vms: VmFactory) -> None:
+    vm = qemu_vms(disks=2)
+    qmp = vm.qmp()
+    qmp.snapshot_internal(["drv1"], "s1")
+    with pytest.raises(QmpError, match="Snapshot with name 's1' already exists on device "
+                                       "'drv1'") as caught:
+        qmp.snapshot_internal(["drv0", "drv1"], "s1")
+    assert caught.value.error_class == "GenericError"
+    assert caught.value.command == "transaction"
+    assert {d.device: d.snapshots for d in qmp.query_block()} == {"drv0": (), "drv1": ("s1",)}
+
+
+def test_raw_disks_refuse_internal_snapshots(qemu_vms: VmFactory, tmp_path: Path) -> None:
+    raw = tmp_path / "plain.raw"
+    raw.write_bytes(b"\0" * (1 << 20))
+    qmp = qemu_vms(disks=[raw]).qmp()
+    with pytest.raises(QmpError, match="Block format 'raw' used by device 'drv0' does not "
+                                       "support internal snapshots"):
+        qmp.snapshot_internal(["drv0"], "s1")
+
+
+def test_snapshot_save_silently_skips_disks_not_listed(qemu_vms: VmFactory) -> None:
+    qmp = qemu_vms(disks=2).qmp()
+    qmp.snapshot_save("half", "disk0", ["disk0"])
+    assert {d.device: d.snapshots for d in qmp.query_block()} == {"drv0": ("half",),
+                                                                  "drv1": ()}
+    with pytest.raises(QmpJobFailed, match="No block device node 'drv0'"):
+        qmp.snapshot_save("ids", "drv0", ["drv0"])     # jobs take node names only
+
+
+def test_unknown_device_is_a_typed_error(qemu_vms: VmFactory) -> None:
+    qmp = qemu_vms(disks=1).qmp()
+    with pytest.raises(QmpError, match="Cannot find device='nosuch' nor node-name='nosuch'"):
+        qmp.snapshot_internal(["nosuch"], "s1")
+    with pytest.raises(QmpError, match="Cannot find device='nosuch'"):
+        qmp.delete_internal("nosuch", "s1")
+    assert [e["ok"] for e in qmp.log] == [False, False]
+    assert qmp.log[1]["desc"] == "Cannot find device='nosuch' nor node-name='nosuch'"
+
+
+def test_delete_internal_snapshot(qemu_vms: VmFactory) -> None:
+    qmp = qemu_vms(disks=1).qmp()
+    qmp.snapshot_internal(["drv0"], "s1")
+    deleted = qmp.delete_internal("drv0", "s1")
+    assert deleted["name"] == "s1"
+    assert qmp.query_block()[0].snapshots == ()
+    with pytest.raises(QmpError, match="'s1' does not exist on device 'drv0'"):
+        qmp.delete_internal("drv0", "s1")
+
+
+def test_snapshot_load_restores_disk_content(qemu_vms: VmFactory) -> None:
+    vm = qemu_vms(disks=2)
+    qmp = vm.qmp()
+    qmp.snapshot_save("clean", "disk0", ["disk0", "disk1"])
+    vm.qemu_io("drv0", "write -P 0x5a 0 64k")
+    assert vm.has_pattern("drv0", 0x5A) and not vm.has_pattern("drv0", 0x00)
+    qmp.snapshot_load("clean", "disk0", ["disk0", "disk1"])
+    assert vm.has_pattern("drv0", 0x00) and not vm.has_pattern("drv0", 0x5A)
+    assert qmp.query_status().status == "running"
+    assert [e["execute"] for e in qmp.log] == [
+        "snapshot-save", "query-jobs", "job-dismiss",
+        "snapshot-load", "query-jobs", "job-dismiss", "query-status"]
+    assert qmp.execute("query-jobs") == []
+
+
+def test_save_again_then_load_brings_back_the_later_content(qemu_vms: VmFactory) -> None:
+    vm = qemu_vms(disks=1)
+    qmp = vm.qmp()
+    vm.qemu_io("drv0", "write -P 0x5a 0 64k")
+    qmp.snapshot_save("written", "disk0", ["disk0"])
+    vm.qemu_io("drv0", "write -P 0x11 0 64k")
+    qmp.snapshot_load("written", "disk0", ["disk0"])
+    assert vm.has_pattern("drv0", 0x5A)
+
+
+def test_snapshot_save_job_errors_are_typed_and_dismissed(qemu_vms: VmFactory) -> None:
+    qmp = qemu_vms(disks=2).qmp()
+    qmp.snapshot_save("t", "disk0", ["disk0", "disk1"])
+    with pytest.raises(QmpJobFailed, match="Snapshot 't' already exists in one or more "
+                                           "devices") as caught:
+        qmp.snapshot_save("t", "disk0", ["disk0", "disk1"])
+    assert caught.value.command == "snapshot-save"
+    assert qmp.log[-3]["job"] == {"status": "concluded",
+                                  "error": "Snapshot 't' already exists in one or more devices"}
+    with pytest.raises(QmpJobFailed, match="vmstate block device 'disk0' does not exist"):
+        qmp.snapshot_save("u", "disk0", ["disk1"])       # vmstate must be among devices
+    assert qmp.execute("query-jobs") == []
+
+
+def test_failed_snapshot_load_leaves_the_vm_stopped(qemu_vms: VmFactory) -> None:
+    qmp = qemu_vms(disks=1).qmp()
+    with pytest.raises(QmpJobFailed, match="Snapshot 'nosuch' does not exist"):
+        qmp.snapshot_load("nosuch", "disk0", ["disk0"])
+    assert qmp.query_status().status == "restore-vm"
+    qmp.cont()
+    assert qmp.query_status().running
+
+
+def test_snapshot_delete_of_a_missing_tag_succeeds(qemu_vms: VmFactory) -> None:
+    qmp = qemu_vms(disks=1).qmp()
+    qmp.snapshot_save("t", "disk0", ["disk0"])
+    qmp.snapshot_delete("t", ["disk0"])
+    qmp.snapshot_delete("t", ["disk0"])
+    assert qmp.query_block()[0].snapshots == ()
+
+
+def test_memory_to_a_file_and_back_through_incoming_defer(qemu_vms: VmFactory,
+                                                           tmp_path: Path) -> None:
+    blob = os.urandom(65536)
+    (tmp_path / "blob.bin").write_bytes(blob)
+    src = qemu_vms(disks=1, name="src", extra=[
+        "-device", f"loader,file={tmp_path / 'blob.bin'},addr={LOADER_ADDR:#x},force-raw=on"])
+    qmp = src.qmp()
+    qmp.stop()
+    ram = src.pmemsave(tmp_path / "src.ram")
+    image = tmp_path / "mem.save"
+    done = qmp.migrate_to_file(str(image))
+    assert done.status == "completed" and done.transferred
+    assert qmp.query_status().status == "postmigrate"
+    assert stat.S_IMODE(image.stat().st_mode) == 0o600
+    assert image.read_bytes()[:4] == b"QEVM"
+    assert [e["execute"] for e in qmp.log] == ["stop", "migrate", "query-migrate",
+                                               "query-status"]
+    assert qmp.log[1]["arguments"] == {"uri": f"exec:cat > {image}"}
+    src.kill()                                   # as after a crash: its disks are free
+
+    dst = qemu_vms(disks=src.disks, name="dst", incoming=True)
+    assert dst.pmemsave(tmp_path / "before.ram", LOADER_ADDR, len(blob)) != blob
+    back = dst.qmp().migrate_incoming(str(image))
+    assert back.status == "completed"
+    assert dst.qmp().query_status().status == "paused"
+    assert len(ram) == GUEST_RAM
+    assert dst.pmemsave(tmp_path / "dst.ram") == ram
+    assert ram[LOADER_ADDR:LOADER_ADDR + len(blob)] == blob
+
+
+def test_migrate_incoming_needs_incoming_defer(qemu_vms: VmFactory, tmp_path: Path) -> None:
+    image = tmp_path / "mem.save"
+    image.write_bytes(b"QEVM")
+    with pytest.raises(QmpError, match="'-incoming' was not specified on the command line"):
+        qemu_vms(disks=1).qmp().migrate_incoming(str(image))
+
+
+def test_external_overlay_becomes_the_live_disk(qemu_vms: VmFactory, tmp_path: Path) -> None:
+    vm = qemu_vms(disks=2)
+    qmp = vm.qmp()
+    overlay = tmp_path / "disk0.overlay.qcow2"
+    qmp.snapshot_external([Overlay("disk0", str(overlay), "disk0-top")])
+    drv0, drv1 = qmp.query_block()
+    assert (drv0.device, drv0.node_name, drv0.filename) == ("drv0", "disk0-top", str(overlay))
+    assert drv0.backing_file == str(vm.disks[0]) and drv0.format == "qcow2"
+    assert drv1.filename == str(vm.disks[1]) and drv1.backing_file is None
+    vm.qemu_io("drv0", "write -P 0x77 0 64k")
+    assert vm.has_pattern("drv0", 0x77)
+    assert overlay.stat().st_size > 0
+
+
+def test_a_busy_socket_is_unavailable(qemu_vms: VmFactory) -> None:
+    vm = qemu_vms(disks=1)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as holder:
+        holder.connect(str(vm.qmp_path))
+        holder.recv(4096)                         # the greeting: QEMU serves this client
+        with pytest.raises(QmpUnavailable, match="no QMP greeting .* within 0.3s"):
+            vm.qmp(connect_timeout=0.3).query_status()
+    assert vm.qmp().query_status().running       # free again once the holder left
+
+
+def test_unsafe_paths_are_refused_before_anything_is_sent(qemu_vms: VmFactory,
+                                                          tmp_path: Path) -> None:
+    qmp = qemu_vms(disks=1).qmp()
+    for bad in (f"{tmp_path}/a b", f"{tmp_path}/x;rm -rf ~", "relative/mem.save",
+                f"{tmp_path}/$(id)", f"{tmp_path}/a'b"):
+        with pytest.raises(UnsafePath):
+            qmp.migrate_to_file(bad)
+    assert qmp.log == [] and list(tmp_path.glob("x*")) == []
+
+
+def test_quit_hangs_up_cleanly_and_memsave_reads_virtual_memory(qemu_vms: VmFactory,
+                                                               tmp_path: Path) -> None:
+    vm = qemu_vms(disks=1)
+    assert len(vm.memsave(tmp_path / "low.bin", 0, 4096)) == 4096
+    qmp = vm.qmp()
+    assert qmp.execute("quit") == {}             # QEMU closes the socket: no error for us
+    assert vm.process.wait(timeout=10) == 0
+    with pytest.raises(QmpUnavailable):
+        qmp.query_status()
+
+
+def test_start_vm_kills_qemu_even_when_the_block_fails(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        with start_vm(tmp_path, 1) as vm:
+            raise RuntimeError("boom")
+    assert vm.process.poll() is not None
