@@ -35,7 +35,9 @@ class LedgerApp(Application[UUID]):
     """Stores ``DomainLedger`` aggregates; commands mutate them, ``get_*`` read them."""
 
     name = "xlsnap"
-    snapshotting_intervals: ClassVar[dict[type, int]] = {DomainLedger: 200}
+    #: The library's aggregate snapshots (derived state, not in the log) every 1000 events;
+    #: only the newest is kept, so a large domain loads fast without storage growing.
+    snapshotting_intervals: ClassVar[dict[type, int]] = {DomainLedger: 1000}
 
     def __init__(self, location: str, lock_timeout: int = DEFAULT_LOCK_TIMEOUT) -> None:
         self.location = location
@@ -51,6 +53,24 @@ class LedgerApp(Application[UUID]):
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         for callback in self.after_record:
             callback()
+
+    def take_snapshot(self, aggregate_id: UUID, version: int | None = None,
+                      projector_func: Any = None) -> None:
+        """Store an aggregate snapshot, then drop the older ones of that aggregate."""
+        if projector_func is None:
+            super().take_snapshot(aggregate_id, version)
+        else:
+            super().take_snapshot(aggregate_id, version, projector_func)
+        recorder = getattr(self.snapshots, "recorder", None)
+        datastore = getattr(recorder, "datastore", None)
+        if version is None or datastore is None:
+            return
+        with datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"DELETE FROM {recorder.events_table_name} "  # type: ignore[union-attr]
+                "WHERE originator_id=? AND originator_version<?",
+                (aggregate_id.hex, version),
+            )
 
     def get_domain(self, domain_key: str) -> DomainLedger | None:
         """The ledger of the domain with this key (uuid or name), or ``None``."""

@@ -1,56 +1,78 @@
-"""Shapes of a domain's snapshot tree for display: rows in tree order, ASCII drawing."""
+"""Shapes of a domain's snapshot tree for display: rows in tree order, ASCII drawing.
+
+A chain (a snapshot with one child) stays in one column; only a branch point moves
+its children one column right. So a 10,000-snapshot chain is 10,000 short lines,
+and nothing here recurses.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 Row = Mapping[str, Any]
 
 
-def tree_order(rows: Sequence[Row]) -> list[tuple[int, Row, bool]]:
-    """``(depth, row, is_last_child)`` in depth-first order, siblings by creation."""
+@dataclass(frozen=True)
+class Placed:
+    """One snapshot placed in the drawing: its column, and whether it opens a branch."""
+
+    row: Row
+    depth: int
+    branch: bool
+    last: bool
+
+
+def _children(rows: Sequence[Row]) -> dict[str | None, list[Row]]:
     names = {r["name"] for r in rows}
     children: dict[str | None, list[Row]] = {}
     for row in rows:
         parent = row["parent"] if row["parent"] in names else None
         children.setdefault(parent, []).append(row)
-    out: list[tuple[int, Row, bool]] = []
-    stack: list[tuple[int, Row, bool]] = []
-    roots = children.get(None, [])
-    stack.extend((0, r, i == len(roots) - 1) for i, r in reversed(list(enumerate(roots))))
+    return children
+
+
+def tree_order(rows: Sequence[Row]) -> list[Placed]:
+    """Every snapshot in depth-first order, siblings by creation, with its column."""
+    children = _children(rows)
+    out: list[Placed] = []
+    stack = [Placed(r, 0, False, True) for r in reversed(children.get(None, []))]
     while stack:
-        depth, row, last = stack.pop()
-        out.append((depth, row, last))
-        kids = children.get(row["name"], [])
-        stack.extend((depth + 1, k, i == len(kids) - 1) for i, k in reversed(list(enumerate(kids))))
+        placed = stack.pop()
+        out.append(placed)
+        kids = children.get(placed.row["name"], [])
+        if len(kids) == 1:
+            stack.append(Placed(kids[0], placed.depth, False, True))
+        else:
+            stack.extend(Placed(k, placed.depth + 1, True, i == len(kids) - 1)
+                         for i, k in reversed(list(enumerate(kids))))
     return out
 
 
 def draw_tree(rows: Sequence[Row], current: str | None) -> list[str]:
-    """Lines of an ASCII tree like ``virsh snapshot-list --tree``; current is marked."""
+    """Lines of an ASCII tree (``+--`` at each branch); the current snapshot is marked."""
     lines: list[str] = []
-    open_levels: list[bool] = []  # per depth: does a later sibling follow?
-    for depth, row, last in tree_order(rows):
-        del open_levels[depth:]
-        prefix = "".join("|   " if more else "    " for more in open_levels[1:])
-        if depth > 0:
+    open_levels: list[bool] = [False]  # per column: does a later sibling follow?
+    for placed in tree_order(rows):
+        depth = placed.depth
+        if placed.branch:
+            del open_levels[depth:]
+            open_levels.append(not placed.last)
+            prefix = "".join("|   " if more else "    " for more in open_levels[1:depth])
             prefix += "+-- "
-        mark = "  <- current" if row["name"] == current else ""
-        lines.append(f"{prefix}{row['name']}{mark}")
-        open_levels.append(not last)
+        else:
+            prefix = "".join("|   " if more else "    " for more in open_levels[1:depth + 1])
+        mark = "  <- current" if placed.row["name"] == current else ""
+        lines.append(f"{prefix}{placed.row['name']}{mark}")
     return lines
 
 
 def tree_json(rows: Sequence[Row], current: str | None) -> list[dict[str, Any]]:
-    """The tree as nested JSON objects ``{name, current, created_at, children}``."""
-    nodes: dict[str, dict[str, Any]] = {
-        r["name"]: {"name": r["name"], "current": r["name"] == current,
-                    "created_at": r["created_at"], "children": []}
-        for r in rows
-    }
-    roots: list[dict[str, Any]] = []
-    for row in rows:
-        parent = row["parent"]
-        (nodes[parent]["children"] if parent in nodes else roots).append(nodes[row["name"]])
-    return roots
+    """The tree as a flat list in drawing order: ``{name, parent, depth, current,
+    created_at, children}`` (flat, so a deep chain cannot overflow a JSON encoder)."""
+    children = _children(rows)
+    return [{"name": p.row["name"], "parent": p.row["parent"], "depth": p.depth,
+             "current": p.row["name"] == current, "created_at": p.row["created_at"],
+             "children": [k["name"] for k in children.get(p.row["name"], [])]}
+            for p in tree_order(rows)]
