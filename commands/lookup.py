@@ -21,3 +21,11 @@ def domain_id_for(svc: Services, name: str) -> str | None:
     domain = load_domain(svc.settings.config_dir, name)
     domain_id = str(domain_ledger_id(domain.key))
     return domain_id if svc.view.domain(domain_id) is not None else None
+
+
+def recorded_domain_id(svc: Services, name: str) -> str:
+    """The ledger id of domain ``name``, which must have a ledger (queries of its past)."""
+    domain_id = domain_id_for(svc, name)
+    if domain_id is None:
+        raise UsageError(f"domain {name!r} has no ledger yet")
+    return domain_id

@@ -65,3 +65,10 @@ def describe(row: dict[str, Any]) -> str:
     if kind == "SnapshotDisksRemoved":
         return f"{data.get('name')} removed from {', '.join(data.get('devices', []))}"
     return ", ".join(f"{k}={v}" for k, v in data.items())
+
+
+def actor_label(actor: dict[str, Any] | None) -> str:
+    """``user@host``, with who ran sudo: ``root (sudo by alice)@xen1``."""
+    actor = actor or {}
+    sudo = f" (sudo by {actor['sudo_user']})" if actor.get("sudo_user") else ""
+    return f"{actor.get('user', '?')}{sudo}@{actor.get('host', '?')}"

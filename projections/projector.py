@@ -1,4 +1,4 @@
-"""How each ledger event changes the snapshot-tree tables."""
+"""How each ledger event changes the snapshot-tree tables and the time index."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any
+
+from projections import timeline
 
 Handler = Callable[[sqlite3.Cursor, int, Any], None]
 _HANDLERS: dict[str, Handler] = {}
@@ -19,7 +21,14 @@ def _on(name: str) -> Callable[[Handler], Handler]:
 
 
 def apply_event(cur: sqlite3.Cursor, position: int, event: Any) -> None:
-    """Apply one event to the view; events that do not touch the tree are skipped."""
+    """Apply one event to the view: the tree tables, and the time index (every event)."""
+    apply_to_tree(cur, position, event)
+    timeline.record(cur, position, event)
+
+
+def apply_to_tree(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+    """Apply one event to the tree tables; events that do not touch the tree are skipped.
+    A replay of the past applies this alone: it reads no time index."""
     handler = _HANDLERS.get(type(event).__qualname__)
     if handler is not None:
         handler(cur, position, event)

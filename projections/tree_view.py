@@ -2,7 +2,10 @@
 
 Rows and the tracking position are written in one transaction (``BEGIN IMMEDIATE``),
 so each event is applied exactly once even when several processes catch up at once.
-The view is derived: ``rebuild`` drops it and replays the whole log.
+The same transaction writes the time index (``projections.timeline``) and, every
+``checkpoints.EVERY`` events of a domain, a checkpoint of that domain's rows. The view
+is derived: ``rebuild`` drops it and replays the whole log. ``TreeTables`` holds the
+queries, so a replayed past (``projections.replay``) reads exactly as the present does.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ledger.app import LedgerApp
+from projections import checkpoints, timeline
 from projections.projector import apply_event
 
 SCHEMA = """
@@ -29,8 +33,9 @@ CREATE TABLE IF NOT EXISTS view_snapshots (
     state TEXT NOT NULL, disk_only INTEGER NOT NULL, complete INTEGER NOT NULL,
     record TEXT NOT NULL, PRIMARY KEY (domain_id, name));
 CREATE INDEX IF NOT EXISTS view_snapshots_parent ON view_snapshots(domain_id, parent);
-"""
-VIEW_TABLES = ("view_tracking", "view_domains", "view_snapshots")
+""" + timeline.SCHEMA + checkpoints.SCHEMA
+VIEW_TABLES = ("view_tracking", "view_domains", "view_snapshots", *timeline.TABLES,
+               "view_checkpoints")
 BATCH = 2000
 
 
@@ -39,72 +44,11 @@ def with_parent(row: sqlite3.Row) -> dict[str, Any]:
     return {**json.loads(row["record"]), "parent": row["parent"]}
 
 
-class TreeView:
-    """Snapshot trees per domain, projected from a ``LedgerApp``'s log."""
+class TreeTables:
+    """Queries over the tree tables of one SQLite connection (the ledger's, or a replay's)."""
 
-    def __init__(self, app: LedgerApp, lock_timeout: float = 30.0) -> None:
-        self.app = app
-        self.db = sqlite3.connect(app.location, timeout=lock_timeout, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.executescript(SCHEMA)
-
-    def close(self) -> None:
-        self.db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Cursor]:
-        cur = self.db.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
-
-    def position(self) -> int:
-        """Position of the last event applied to the view (0 before any)."""
-        row = self.db.execute(
-            "SELECT position FROM view_tracking WHERE application=?", (self.app.name,)
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def catch_up(self) -> int:
-        """Apply every event recorded after the view's position; returns how many."""
-        applied = 0
-        while True:
-            start = self.position() + 1
-            batch = list(self.app.iter_log(start, stop=start + BATCH - 1))
-            if not batch:
-                return applied
-            with self._write() as cur:
-                row = cur.execute(
-                    "SELECT position FROM view_tracking WHERE application=?", (self.app.name,)
-                ).fetchone()
-                if (int(row[0]) if row else 0) != start - 1:
-                    continue  # another process applied these meanwhile
-                self._apply(cur, batch)
-            applied += len(batch)
-
-    def _apply(self, cur: sqlite3.Cursor, batch: Iterable[tuple[int, Any]]) -> None:
-        last = 0
-        for position, event in batch:
-            apply_event(cur, position, event)
-            last = position
-        cur.execute(
-            "INSERT INTO view_tracking(application, position) VALUES (?, ?) "
-            "ON CONFLICT(application) DO UPDATE SET position=excluded.position",
-            (self.app.name, last),
-        )
-
-    def rebuild(self) -> int:
-        """Drop the view and project the whole log again; returns the event count."""
-        with self._write() as cur:
-            for table in VIEW_TABLES:
-                cur.execute(f"DELETE FROM {table}")
-        return self.catch_up()
-
-    # ---- queries -------------------------------------------------------------
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
 
     def domain(self, domain_id: str) -> sqlite3.Row | None:
         """The row of one domain: name, uuid, current snapshot, operation in flight."""
@@ -136,9 +80,112 @@ class TreeView:
         """Every snapshot's record with its current parent, in creation order."""
         return [with_parent(r) for r in self.snapshot_rows(domain_id, with_record=True)]
 
+    def domain_rows(self, domain_id: str) -> tuple[tuple[Any, ...] | None, list[tuple[Any, ...]]]:
+        """One domain's rows of the tree tables, for comparisons."""
+        domain = self.domain(domain_id)
+        return (tuple(domain) if domain else None,
+                [tuple(r) for r in self.db.execute(
+                    "SELECT * FROM view_snapshots WHERE domain_id=? ORDER BY position, name",
+                    (domain_id,))])
+
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of the view's tables (without tracking), for comparisons."""
         return {
             t: [tuple(r) for r in self.db.execute(f"SELECT * FROM {t} ORDER BY 1, 2")]
             for t in VIEW_TABLES[1:]
         }
+
+
+def open_memory_tables() -> TreeTables:
+    """Empty tree tables in memory, with the view's schema."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.row_factory = sqlite3.Row
+    db.executescript(SCHEMA)
+    return TreeTables(db)
+
+
+class TreeView(TreeTables):
+    """Snapshot trees per domain, projected from a ``LedgerApp``'s log."""
+
+    def __init__(self, app: LedgerApp, lock_timeout: float = 30.0,
+                 checkpoint_every: int = checkpoints.EVERY) -> None:
+        db = sqlite3.connect(app.location, timeout=lock_timeout, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.executescript(SCHEMA)
+        super().__init__(db)
+        self.app = app
+        self.checkpoint_every = checkpoint_every
+        self._checked_index = False
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Cursor]:
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    def position(self) -> int:
+        """Position of the last event applied to the view (0 before any)."""
+        row = self.db.execute(
+            "SELECT position FROM view_tracking WHERE application=?", (self.app.name,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def catch_up(self, until: int | None = None) -> int:
+        """Apply every event recorded after the view's position (up to ``until``);
+        returns how many."""
+        if not self._checked_index:
+            self._checked_index = True
+            if self._index_incomplete():
+                return self.rebuild(until)
+        applied = 0
+        while True:
+            start = self.position() + 1
+            stop = start + BATCH - 1 if until is None else min(start + BATCH - 1, until)
+            if stop < start:
+                return applied
+            batch = list(self.app.iter_log(start, stop=stop))
+            if not batch:
+                return applied
+            with self._write() as cur:
+                row = cur.execute(
+                    "SELECT position FROM view_tracking WHERE application=?", (self.app.name,)
+                ).fetchone()
+                if (int(row[0]) if row else 0) != start - 1:
+                    continue  # another process applied these meanwhile
+                self._apply(cur, batch)
+            applied += len(batch)
+
+    def _index_incomplete(self) -> bool:
+        """A view projected before the time index existed has no timeline rows."""
+        position = self.position()
+        return position > 0 and timeline.high_water_at(self.db, position) is None
+
+    def _apply(self, cur: sqlite3.Cursor, batch: Iterable[tuple[int, Any]]) -> None:
+        last = 0
+        for position, event in batch:
+            apply_event(cur, position, event)
+            if checkpoints.due(event.originator_version, self.checkpoint_every):
+                checkpoints.take(cur, str(event.originator_id), position,
+                                 event.originator_version)
+            last = position
+        cur.execute(
+            "INSERT INTO view_tracking(application, position) VALUES (?, ?) "
+            "ON CONFLICT(application) DO UPDATE SET position=excluded.position",
+            (self.app.name, last),
+        )
+
+    def rebuild(self, until: int | None = None) -> int:
+        """Drop the view and project the whole log again; returns the event count."""
+        self._checked_index = True
+        with self._write() as cur:
+            for table in VIEW_TABLES:
+                cur.execute(f"DELETE FROM {table}")
+        return self.catch_up(until)

@@ -1,0 +1,53 @@
+"""Times users type: ISO 8601, relative to now (``2h``, ``1d12h``), ``@EPOCH`` or ``now``.
+
+>>> parse_time("90m", now=10_000.0)
+4600.0
+>>> parse_time("@1700000000")
+1700000000.0
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+
+from commands.errors import UsageError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_RELATIVE = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_time(text: str, now: float | None = None) -> float:
+    """Epoch seconds for ``text``; a time without a zone is local time."""
+    now = time.time() if now is None else now
+    value = text.strip()
+    if value == "now":
+        return now
+    if _RELATIVE.fullmatch(value):
+        return now - sum(float(n) * _UNITS[u] for n, u in _PART.findall(value))
+    if value.startswith("@"):
+        try:
+            return float(value[1:])
+        except ValueError:
+            pass
+    else:
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
+    raise UsageError(f"invalid time {text!r}: use ISO 8601 (2025-01-31T12:00, local time "
+                     "unless a zone is given), a time ago (90s, 15m, 2h, 1d12h, 1w), "
+                     "@EPOCH or now")
+
+
+def parse_optional(text: str | None, now: float | None = None) -> float | None:
+    return None if text is None else parse_time(text, now)
+
+
+def show_time(epoch: float | None) -> str:
+    """Local time as the other commands show it."""
+    if epoch is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
