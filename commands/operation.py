@@ -27,6 +27,9 @@ from ledger.app import LedgerApp
 from ledger.domain import DomainLedger
 
 
+#: How often a start is tried when other operations keep finishing meanwhile.
+START_TRIES = 5
+
 #: Seconds between two tries of a side effect during recovery.
 RETRY_PAUSE = 1.0
 
@@ -62,18 +65,28 @@ class Operation:
 
     def start(self, kind: str, snapshot_name: str | None, details: dict[str, Any],
               plan: list[StepSpec]) -> None:
-        """Record ``OperationStarted`` with the plan; a racing writer gets ``OperationInFlight``."""
+        """Record ``OperationStarted`` with the plan; a racing writer gets ``OperationInFlight``.
+
+        If another operation started and finished since the ledger was read, the
+        start is retried on the fresh ledger after checking the name again there.
+        """
         details = {**details, "plan": [s.as_dict() for s in plan]}
-        self.ledger.begin(self.operation_id, kind, snapshot_name, self.actor, details)
-        try:
-            self.app.save(self.ledger)
-        except IntegrityError:
-            fresh = self.app.repository.get(self.ledger.id)
-            fresh.check_idle()
-            raise XlsnapError(
-                f"the ledger of domain {self.ledger.domain_name!r} changed while starting; "
-                "try again"
-            ) from None
+        for _ in range(START_TRIES):
+            self.ledger.begin(self.operation_id, kind, snapshot_name, self.actor, details)
+            try:
+                self.app.save(self.ledger)
+                return
+            except IntegrityError:
+                fresh: DomainLedger = self.app.repository.get(self.ledger.id)
+                fresh.check_idle()
+                if snapshot_name is not None:
+                    if kind in ("create", "adopt"):
+                        fresh.check_new_name(snapshot_name)
+                    else:
+                        fresh.entry(snapshot_name)
+                self.ledger = fresh
+        raise XlsnapError(f"the ledger of domain {self.ledger.domain_name!r} kept changing "
+                          "while starting; try again")
 
     def run(
         self, plan: list[StepSpec],
