@@ -10,14 +10,19 @@ idempotent: running it twice leaves the same state.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from commands.drivers.process import ProcessResult
 from commands.drivers.qemu_img import QemuImg
+from commands.drivers.qmp import Qmp
+from commands.drivers.xl import Xl
 from commands.files import atomic_write, remove_file, sha256_file
+from commands.memory import with_memory_digest
 from commands.metadata import metadata_path, remove_metadata, write_metadata
+from commands.progress import Watch, quiet
 
 Params = dict[str, Any]
 
@@ -48,9 +53,17 @@ class Evidence:
 
 @dataclass
 class Tools:
-    """The drivers actions use."""
+    """The drivers actions use: qemu-img, xl, a QMP client per socket, a progress display.
+
+    ``clock`` holds monotonic times of this process's pause and unpause (for the
+    paused time recorded in the unpause step's result).
+    """
 
     qemu_img: QemuImg
+    xl: Xl = field(default_factory=Xl)
+    qmp: Callable[[str], Qmp] = Qmp
+    watch: Watch = quiet
+    clock: dict[str, float] = field(default_factory=dict)
 
 
 class Action:
@@ -214,7 +227,11 @@ class ConfigRewrite(Action):
 
 
 class MetadataWrite(Action):
-    """The snapshot's libxl-json file; undone by removing it."""
+    """The snapshot's libxl-json file; undone by removing it.
+
+    A record naming a memory image whose digest is not known yet (it is taken after
+    the domain runs again) gets it here: sha256 and size, also in the step's result.
+    """
 
     name = "metadata-write"
 
@@ -225,7 +242,12 @@ class MetadataWrite(Action):
         return ["unlink", str(metadata_path(Path(p["dir"]), p["name"]))]
 
     def do(self, p: Params, tools: Tools) -> ProcessResult:
-        return write_metadata(Path(p["dir"]), p["name"], p["record"])
+        record = with_memory_digest(p["record"])
+        result = write_metadata(Path(p["dir"]), p["name"], record)
+        if record.get("memory_sha256"):
+            result.detail.update(memory_sha256=record["memory_sha256"],
+                                 memory_size=record.get("memory_size"))
+        return result
 
     def undo(self, p: Params, tools: Tools) -> ProcessResult:
         return remove_metadata(Path(p["dir"]), p["name"])
@@ -263,8 +285,17 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
 )}
 
 
+def register(*actions: Action) -> None:
+    """Add actions defined in other modules (the live ones: ``commands.actions_live``)."""
+    ACTIONS.update({a.name: a for a in actions})
+
+
 def action_of(spec: StepSpec) -> Action:
     """The action a step names; a ledger naming an unknown one is refused."""
+    import commands.actions_live  # noqa: F401  (these modules register the live actions)
+    import commands.actions_qmp  # noqa: F401
+    import commands.actions_restart  # noqa: F401
+
     try:
         return ACTIONS[spec.action]
     except KeyError:

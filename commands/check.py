@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from commands.domains import load_domain
 from commands.drivers.qemu_img import QemuImg, QemuImgError
 from commands.files import sha256_file
 from commands.metadata import metadata_path
@@ -18,7 +17,7 @@ Difference = dict[str, Any]
 
 def check_domain(svc: Services, domain_name: str) -> list[Difference]:
     """Every way the disks and files disagree with the ledger (empty when they agree)."""
-    domain = load_domain(svc.settings.config_dir, domain_name)
+    domain = svc.resolve(domain_name).domain
     ledger = svc.ledger_for(domain)
     q = svc.qemu_img
     diffs: list[Difference] = []

@@ -16,7 +16,7 @@ from typing import Any
 from commands.config.disk_spec import DiskSpec, format_disk_spec
 from commands.config.snapshot_cfg import SnapshotConfig, load_snapshot_cfg
 from commands.config.xlcfg import quote_string, replace_spans
-from commands.domains import DiskEntry, Domain, load_domain
+from commands.domains import DiskEntry, Domain
 from commands.actions import StepSpec
 from commands.drivers.qemu_img import ImageInfo, QemuImg, QemuImgError
 from commands.errors import UsageError
@@ -58,11 +58,19 @@ class DiskPlan:
 def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     """Take a snapshot; returns its libxl-json record.
 
+    A running domain (found by the ``xen`` or ``qemu`` toolstack) gets a live snapshot
+    (``commands.create_live``); a stopped one gets its disks snapshotted with qemu-img.
+
     Example: ``create_snapshot(CreateSnapshot("web", name="before-upgrade"), svc)``.
     """
-    domain = load_domain(svc.settings.config_dir, cmd.domain)
+    target = svc.resolve(cmd.domain)
     snapcfg = load_snapshot_cfg(cmd.config_file) if cmd.config_file else None
     name = check_snapshot_name(_choose_name(cmd.name, snapcfg))
+    if target.live is not None:
+        from commands.create_live import create_live_snapshot
+
+        return create_live_snapshot(cmd, svc, target, snapcfg, name)
+    domain = target.domain
     ledger = svc.ledger_for(domain)
     ledger.check_idle()
     ledger.check_new_name(name)
@@ -83,11 +91,13 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
         **STOPPED_STATE,
         "disks": [p.record(name) for p in plans],
         "domain": {"name": domain.name, "uuid": domain.uuid},
+        "toolstack": "offline",
     }
     plan = [_disk_step(p, name) for p in plans]
     externals = [p for p in plans if p.kind == "external"]
     if externals:
-        step = _config_rewrite_step(domain, externals, name)
+        step = config_rewrite_step(domain, [(p.entry, p.overlay or "") for p in externals],
+                                   name)
         record["config"] = {k: step.params[k] for k in
                             ("path", "backup", "sha256_before", "sha256_after")}
         plan.append(step)
@@ -95,7 +105,7 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
                          {"dir": str(domain_dir), "name": name, "record": record}))
     op = Operation(svc.app, ledger, svc.actor, svc.tools)
     op.start("create", name, {"domain": domain.name, "config_file": cmd.config_file,
-                              "record": record}, plan)
+                              "toolstack": "offline", "record": record}, plan)
     op.run(plan)
     op.complete(lambda lg: lg.record_taken(op.operation_id, name, record, svc.actor))
     svc.sync()
@@ -116,7 +126,7 @@ def _check_memory(domain: Domain, snapcfg: SnapshotConfig | None) -> None:
     if memory not in (None, "no"):
         raise UsageError(
             f"domain {domain.name!r} is not running: it has no memory state to save "
-            f"(memory={memory!r}); use memory=\"no\" for a disk snapshot"
+            f"(memory={memory!r}); use memory=\"no\" for a disk snapshot, or start it"
         )
 
 
@@ -210,17 +220,20 @@ def _disk_step(plan: DiskPlan, name: str) -> StepSpec:
                                                 "base_format": plan.info.format})
 
 
-def _config_rewrite_step(domain: Domain, externals: list[DiskPlan], name: str) -> StepSpec:
+def config_rewrite_step(domain: Domain, externals: list[tuple[DiskEntry, str]],
+                        name: str) -> StepSpec:
     """Point the domain's disks at their overlays; the old config is kept beside it."""
-    path = domain.config_path
-    old = domain.config.text
+    path, config = domain.config_path, domain.config
+    assert path is not None and config is not None
+    old = config.text
     replacements: dict[tuple[int, int], str] = {}
-    for plan in externals:
-        spec = plan.entry.spec
-        new_spec = DiskSpec(vdev=spec.vdev, target=plan.overlay, format="qcow2",
+    for entry, overlay in externals:
+        spec = entry.spec
+        new_spec = DiskSpec(vdev=spec.vdev, target=overlay, format="qcow2",
                             access=spec.access, devtype=spec.devtype,
                             backendtype=spec.backendtype, script=spec.script, extra=spec.extra)
-        start, end = plan.entry.span
+        assert entry.span is not None
+        start, end = entry.span
         quote = old[start] if old[start] in "'\"" else '"'
         replacements[(start, end)] = quote_string(format_disk_spec(new_spec), quote)
     new = replace_spans(old, replacements)

@@ -1,19 +1,24 @@
-"""``snapshot-delete`` of an internal snapshot: every disk's tag, then the metadata file.
+"""``snapshot-delete``: every disk's tag, the memory image, then the metadata file.
 
-A qcow2 tag once deleted cannot be brought back; if a later disk fails, the ledger
-records which disks lost the tag, the snapshot is marked incomplete, and running
-the delete again finishes it.
+A disk that a running domain's device model has open (QEMU, or Xen's) loses its tag
+through QMP (``blockdev-snapshot-delete-internal-sync``: qemu-img cannot write to a
+locked image); any other disk through qemu-img. A qcow2 tag once deleted cannot be
+brought back; if a later disk fails, the ledger records which disks lost the tag, the
+snapshot is marked incomplete, and running the delete again finishes it.
 """
 
 from __future__ import annotations
 
+import os
+
 from commands.actions import StepSpec
-from commands.domains import load_domain
-from commands.existing import internal_disks
+from commands.existing import TaggedDisk, internal_disks
 from commands.messages import DeleteSnapshot
 from commands.metadata import metadata_path
 from commands.operation import Operation
 from commands.services import Services
+from commands.toolstacks.base import Target
+from commands.toolstacks.xen import with_qmp_disks
 
 
 def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
@@ -21,14 +26,18 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
 
     Example: ``delete_snapshot(DeleteSnapshot("web", "before-upgrade"), svc)``.
     """
-    domain = load_domain(svc.settings.config_dir, cmd.domain)
+    target = svc.resolve(cmd.domain)
+    domain = target.domain
     ledger = svc.ledger_for(domain)
     ledger.check_idle()
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "delete")
     record = ledger.entry(cmd.name)["record"]
     domain_dir = svc.settings.domain_dir(domain.uuid)
-    plan = [StepSpec("internal-snapshot-delete", d.path, {"path": d.path, "tag": d.tag})
-            for d in disks]
+    opened = _open_disks(target, svc)
+    plan = [_tag_step(opened, d) for d in disks]
+    memory = record.get("memory_file")
+    if memory and os.path.lexists(memory):
+        plan.append(StepSpec("memory-remove", memory, {"path": memory}))
     plan.append(StepSpec("metadata-remove", str(metadata_path(domain_dir, cmd.name)),
                          {"dir": str(domain_dir), "name": cmd.name, "record": record}))
     op = Operation(svc.app, ledger, svc.actor, svc.tools)
@@ -36,14 +45,34 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
 
     def partial(done: list[StepSpec]) -> str:
         devices = [device_of[s.target] for s in done if s.target in device_of]
-        ledger.record_disks_removed(op.operation_id, cmd.name, devices, svc.actor)
+        op.ledger.record_disks_removed(op.operation_id, cmd.name, devices, svc.actor)
         return (f"snapshot {cmd.name!r} was already removed from {', '.join(devices)} and is "
                 "now incomplete; run snapshot-delete again to finish")
 
-    op.start("delete", cmd.name, {"domain": domain.name}, plan)
+    op.start("delete", cmd.name, {"domain": domain.name, "toolstack": target.toolstack}, plan)
     try:
         op.run(plan, on_irreversible=partial)
     finally:
         svc.sync()
     op.complete(lambda lg: lg.record_removed(op.operation_id, cmd.name, svc.actor))
     svc.sync()
+
+
+def _open_disks(target: Target, svc: Services) -> dict[str, tuple[str, str]]:
+    """Images a running domain's device model has open: real path -> (socket, device)."""
+    if target.live is None:
+        return {}
+    if target.toolstack == "xen":
+        target = with_qmp_disks(target, svc.tools.qmp)
+    live = target.live
+    assert live is not None
+    return {os.path.realpath(d.path): (live.qmp_socket, d.device) for d in live.disks}
+
+
+def _tag_step(opened: dict[str, tuple[str, str]], disk: TaggedDisk) -> StepSpec:
+    """Through QMP when the disk is open in the running domain, else qemu-img."""
+    where = opened.get(os.path.realpath(disk.path))
+    if where is not None:
+        return StepSpec("live-tag-delete", disk.path, {"socket": where[0], "device": where[1],
+                                                       "tag": disk.tag, "path": disk.path})
+    return StepSpec("internal-snapshot-delete", disk.path, {"path": disk.path, "tag": disk.tag})

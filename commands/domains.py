@@ -18,21 +18,29 @@ NAMELESS_UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://xlsnap.invalid/domain
 
 @dataclass(frozen=True)
 class DiskEntry:
-    """One disk of a domain and where its spec stands in the config text."""
+    """One disk of a domain and where its spec stands in the config text.
+
+    ``span`` is None for a disk that a toolstack reported (a running domain's disk)
+    and that no config file lists: such a disk cannot be rewritten in a config.
+    """
 
     spec: DiskSpec
-    span: tuple[int, int]
+    span: tuple[int, int] | None
 
 
 @dataclass(frozen=True)
 class Domain:
-    """A domain as its xl.cfg file describes it."""
+    """A domain as its xl.cfg file describes it, or as a toolstack reports it.
+
+    A running domain found by a toolstack (see ``commands.toolstacks``) may have no
+    config file: then ``config_path`` and ``config`` are None.
+    """
 
     name: str
     uuid: str
     uuid_declared: bool
-    config_path: Path
-    config: XlConfig
+    config_path: Path | None
+    config: XlConfig | None
     disks: tuple[DiskEntry, ...]
 
     @property
@@ -75,10 +83,15 @@ def load_domain(config_dir: Path, name: str) -> Domain:
     )
 
 
+def name_uuid(name: str) -> str:
+    """The stable uuid of a domain known only by its name."""
+    return str(uuid.uuid5(NAMELESS_UUID_NS, name))
+
+
 def _domain_uuid(config: XlConfig, name: str) -> str:
     raw = config.get_str("uuid")
     if raw is None:
-        return str(uuid.uuid5(NAMELESS_UUID_NS, name))
+        return name_uuid(name)
     try:
         return str(uuid.UUID(raw))
     except ValueError:

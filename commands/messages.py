@@ -7,19 +7,30 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CreateSnapshot:
-    """Take a snapshot of ``domain``: named, or from a snapshot config file."""
+    """Take a snapshot of ``domain``: named, or from a snapshot config file.
+
+    ``disk_only`` leaves a running domain's memory out (a crash-consistent snapshot).
+    """
 
     domain: str
     name: str | None = None
     config_file: str | None = None
+    disk_only: bool = False
 
 
 @dataclass(frozen=True)
 class RevertSnapshot:
-    """Bring the domain's disks back to snapshot ``name``."""
+    """Bring the domain's disks, and memory if it has some, back to snapshot ``name``.
+
+    ``state`` (``running``/``paused``) is the state after the revert (default: the
+    state recorded with the snapshot); ``force`` restores a memory image whose digest
+    differs from the ledger's (recorded).
+    """
 
     domain: str
     name: str
+    state: str | None = None
+    force: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,11 @@
 For each planned step recovery decides whether it happened: a step never started
 or whose undo finished did not; a step whose outcome was recorded did; for a step
 whose outcome is missing (or whose undo's is) a probe of reality decides
-(``qemu-img info``, the files), and a step reality cannot tell about (a qcow2
-apply) counts as unknown. The operation rolls forward when every step
+(``qemu-img info``, the files; for a running domain QMP's ``query-status``,
+``query-block`` and ``query-migrate``, ``xl list``), and a step reality cannot tell
+about (a qcow2 apply, a ``snapshot-load``) counts as unknown. A domain that a crashed
+operation left paused is resumed by the undo of its pause (or, rolling forward, by its
+``domain-unpause`` step). The operation rolls forward when every step
 happened (a delete always rolls forward: its steps cannot be taken back), else
 back, undoing in reverse every step that happened or may have. The decision and
 its evidence are recorded first; running recovery again repeats nothing.
@@ -16,8 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from commands.actions import StepSpec, action_of
+from commands.actions import Evidence, StepSpec, action_of
+from commands.drivers.process import DriverError
+from commands.drivers.qmp import QmpError
 from commands.errors import UsageError
+from commands.memory import with_memory_digest
 from commands.operation import CompensationFailed, Operation, signals_deferred
 from commands.services import Services
 from ledger.domain import DomainLedger
@@ -91,12 +97,21 @@ def _inspect(
         elif do_state == "done" and undo_state is None:
             happened[number] = True  # its outcome was recorded; later steps may hide it
         else:
-            seen = action_of(spec).probe(spec.params, svc.tools)
+            seen = _probe(spec, svc)
             happened[number] = seen.happened
             record["probe"] = seen.detail
         record["happened"] = happened[number]
         evidence[str(number)] = record
     return evidence, happened
+
+
+def _probe(spec: StepSpec, svc: Services) -> Evidence:
+    """What reality says of one step; a probe that cannot look (a domain's QMP socket
+    gone, xl failing) counts as unknown, never as an answer."""
+    try:
+        return action_of(spec).probe(spec.params, svc.tools)
+    except (DriverError, QmpError, OSError) as exc:
+        return Evidence(None, {"probe_error": str(exc)})
 
 
 def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any],
@@ -113,8 +128,9 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
             raise CompensationFailed(f"recovery could not finish {spec.action} on "
                                      f"{spec.target}: {result.stderr.strip()}; run recover again")
     name = op.get("snapshot_name")
+    record = with_memory_digest(op["details"].get("record", {}))
     take = lambda lg: lg.record_taken(op["operation_id"], name,  # noqa: E731
-                                      op["details"]["record"], svc.actor)
+                                      record, svc.actor)
     facts = {
         "create": take,
         "adopt": take,

@@ -1,4 +1,4 @@
-"""``snapshot-revert`` of an internal snapshot of a stopped domain.
+"""``snapshot-revert`` of an internal snapshot of a stopped domain (running: ``revert_live``).
 
 Each disk first gets a temporary safety tag, then is reverted by the target tag's
 ID (qemu-img's ``-a`` prefers IDs over names). If any disk fails, the reverted ones
@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 from commands.actions import StepSpec
-from commands.domains import Domain, load_domain
+from commands.domains import Domain
 from commands.errors import UsageError
 from commands.existing import TaggedDisk, internal_disks
 from commands.messages import RevertSnapshot
@@ -24,9 +24,18 @@ def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
 
     Example: ``revert_snapshot(RevertSnapshot("web", "before-upgrade"), svc)``.
     """
-    domain = load_domain(svc.settings.config_dir, cmd.domain)
+    target = svc.resolve(cmd.domain)
+    domain = target.domain
     ledger = svc.ledger_for(domain)
     ledger.check_idle()
+    record = ledger.entry(cmd.name)["record"]
+    if target.live is not None or record.get("memory") == "yes":
+        from commands.revert_live import revert_live
+
+        return revert_live(cmd, svc, target, ledger)
+    if cmd.state is not None:
+        raise UsageError(f"--{cmd.state} applies to a running domain; domain {domain.name!r} "
+                         "is stopped and stays stopped")
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "revert")
     _check_disks_in_use(domain, disks)
     operation_id = str(uuid.uuid4())
@@ -38,7 +47,8 @@ def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
     plan += [StepSpec("safety-tag-delete", d.path, {"path": d.path, "tag": safety})
              for d in disks]
     op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
-    op.start("revert", cmd.name, {"domain": domain.name, "safety_tag": safety}, plan)
+    op.start("revert", cmd.name, {"domain": domain.name, "safety_tag": safety,
+                                  "toolstack": "offline"}, plan)
     op.run(plan)
     op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor))
     svc.sync()

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from commands.actions import Tools
 from commands.domains import Domain
 from commands.drivers.qemu_img import QemuImg
+from commands.drivers.qmp import Qmp
+from commands.drivers.xl import Xl
 from commands.errors import LedgerBlocked, UsageError
 from commands.files import private_dir
+from commands.progress import default_watch
 from commands.settings import Settings
+from commands.toolstacks.base import Target
+from commands.toolstacks.select import resolve
 from ledger.actor import current_actor
 from ledger.app import LedgerApp
 from ledger.domain import DomainLedger
@@ -42,6 +48,7 @@ class Services:
                                             tool_timeout())
         self._app: LedgerApp | None = None
         self._view: TreeView | None = None
+        self._tools: Tools | None = None
 
     @property
     def app(self) -> LedgerApp:
@@ -76,8 +83,25 @@ class Services:
 
     @property
     def tools(self) -> Tools:
-        """The drivers that actions use."""
-        return Tools(qemu_img=self.qemu_img)
+        """The drivers that actions use (one set per command: they keep its pause clock)."""
+        if self._tools is None:
+            timeout = tool_timeout()
+            self._tools = Tools(
+                qemu_img=self.qemu_img,
+                xl=Xl(self.settings.xl, timeout, str(self.settings.xen_qmp_dir)),
+                qmp=lambda path: Qmp(path, command_timeout=timeout),
+                watch=default_watch(),
+            )
+        return self._tools
+
+    def say(self, message: str) -> None:
+        """A ``--verbose`` note on stderr."""
+        if self.settings.verbose:
+            print(f"xlsnap: {message}", file=sys.stderr)
+
+    def resolve(self, name: str) -> Target:
+        """Domain ``name`` through ``--toolstack`` (auto: the first that reaches it)."""
+        return resolve(self.settings, name, self.tools.xl, self.tools.qmp, self.say)
 
     def sync(self) -> None:
         self.view.catch_up()

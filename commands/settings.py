@@ -8,6 +8,10 @@ from pathlib import Path
 
 ROOT_HOME = Path("/var/lib/xen/snapshots")
 DEFAULT_CONFIG_DIR = Path("/etc/xen")
+#: libxl puts each device model's QMP socket here as ``qmp-libxl-<domid>``.
+XEN_QMP_DIR = Path("/var/run/xen")
+#: ``--toolstack`` choices: ``auto`` picks the first that reaches the domain.
+TOOLSTACKS = ("auto", "xen", "qemu", "offline")
 
 
 def default_home() -> Path:
@@ -20,22 +24,45 @@ def default_home() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved locations: the state folder, the ledger and the domain configs."""
+    """Resolved locations and choices: the state folder, the ledger, the domain
+    configs, which toolstack reaches domains, and where QMP sockets are."""
 
     home: Path
     ledger: str
     config_dir: Path
+    toolstack: str = "auto"
+    qmp_dir: Path | None = None
+    xen_qmp_dir: Path = XEN_QMP_DIR
+    xl: str = "xl"
+    verbose: bool = False
 
     @classmethod
     def resolve(
-        cls, home: str | None = None, ledger: str | None = None, config_dir: str | None = None
+        cls, home: str | None = None, ledger: str | None = None, config_dir: str | None = None,
+        toolstack: str | None = None, qmp_dir: str | None = None, verbose: bool = False,
     ) -> Settings:
-        """Options first, then ``XLSNAP_HOME`` / ``XLSNAP_LEDGER`` / ``XLSNAP_CONFIG_DIR``."""
+        """Options first, then ``XLSNAP_HOME`` / ``XLSNAP_LEDGER`` / ``XLSNAP_CONFIG_DIR`` /
+        ``XLSNAP_TOOLSTACK`` / ``XLSNAP_QMP_DIR``; ``XLSNAP_XL`` names the xl program and
+        ``XLSNAP_XEN_QMP_DIR`` libxl's socket folder (default /var/run/xen)."""
         home_path = Path(home or os.environ.get("XLSNAP_HOME") or default_home()).absolute()
         ledger_loc = ledger or os.environ.get("XLSNAP_LEDGER") or str(home_path / "ledger.sqlite")
         cfg_dir = Path(config_dir or os.environ.get("XLSNAP_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
-        return cls(home_path, ledger_loc, cfg_dir.absolute())
+        stack = toolstack or os.environ.get("XLSNAP_TOOLSTACK") or "auto"
+        qmp = qmp_dir or os.environ.get("XLSNAP_QMP_DIR") or None
+        xen_qmp = os.environ.get("XLSNAP_XEN_QMP_DIR") or str(XEN_QMP_DIR)
+        return cls(home_path, ledger_loc, cfg_dir.absolute(), stack,
+                   Path(qmp).absolute() if qmp else None, Path(xen_qmp).absolute(),
+                   os.environ.get("XLSNAP_XL") or "xl", verbose)
+
+    @property
+    def seal_key(self) -> Path:
+        """The Ed25519 key that signs tree heads (created by the first ``xlsnap seal``)."""
+        return self.home / "seal.key"
 
     def domain_dir(self, domain_uuid: str) -> Path:
         """The folder holding one domain's metadata files and memory images."""
         return self.home / domain_uuid
+
+    def memory_image(self, domain_uuid: str, name: str) -> Path:
+        """Where the memory image of snapshot ``name`` lives: ``<home>/<uuid>/<name>.save``."""
+        return self.domain_dir(domain_uuid) / f"{name}.save"

@@ -138,6 +138,16 @@ def walk_through(demo: Demo) -> None:
     say("The ledger: every step, with the exact command it ran and who ran it")
     demo.xlsnap("history", DOMAIN)
 
+    say("Forensics: the past replayed, what changed and who did it, a signed tree head")
+    demo.xlsnap("history", DOMAIN, "--kind", "revert")
+    demo.xlsnap("replay", DOMAIN, "--at-event", "20")
+    demo.xlsnap("diff", DOMAIN, "--from-event", "0")
+    head, proof = demo.root / "head.json", demo.root / "clean.proof.json"
+    demo.xlsnap("seal", "--out", str(head))
+    demo.xlsnap("verify", "--head", str(head))
+    demo.xlsnap("prove", DOMAIN, "clean", "--out", str(proof))
+    demo.xlsnap("verify-proof", str(proof), "--pubkey", str(demo.home / "seal.pub"))
+
     say("Bad input: one line on stderr, exit code 2, nothing changed")
     demo.xlsnap("snapshot-revert", "-n", "no-such-snapshot", DOMAIN, expect=2)
 

@@ -14,13 +14,15 @@ import typer
 from commands.drivers.process import DriverError
 from commands.errors import XlsnapError
 from commands.services import Services, open_services
-from commands.settings import Settings
+from commands.settings import TOOLSTACKS, Settings
 from ledger.errors import InvalidRequest, LedgerUnavailable, OperationInFlight
 
 app = typer.Typer(
     name="xlsnap",
     help="Snapshots of Xen domains, every operation recorded in an append-only event ledger.\n\n"
-    "Example: xlsnap snapshot-create -n before-upgrade web",
+    "Example: xlsnap snapshot-create -n before-upgrade web\n\n"
+    "Running domains (memory and live disks): xlsnap --toolstack xen snapshot-create web, or "
+    "xlsnap --qmp-dir /run/qemu snapshot-create vm1 for a QEMU with /run/qemu/vm1.qmp.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -39,9 +41,25 @@ def global_options(
     config_dir: Annotated[str | None, typer.Option(
         "--config-dir", envvar="XLSNAP_CONFIG_DIR", show_envvar=True,
         help="Folder of domain configs, DOMAIN.cfg in xl.cfg syntax [default: /etc/xen].")] = None,
+    toolstack: Annotated[str | None, typer.Option(
+        "--toolstack", envvar="XLSNAP_TOOLSTACK", show_envvar=True,
+        help="How domains are reached: xen (xl and libxl's QMP sockets), qemu (a running "
+             "QEMU's QMP socket in --qmp-dir), offline (a stopped domain's DOMAIN.cfg), or "
+             "auto: the first of qemu, xen, offline that finds the domain [default: auto].")]
+    = None,
+    qmp_dir: Annotated[str | None, typer.Option(
+        "--qmp-dir", envvar="XLSNAP_QMP_DIR", show_envvar=True,
+        help="Folder of running QEMUs' QMP sockets, one DOMAIN.qmp each (toolstack qemu).")]
+    = None,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Say which toolstack reached the domain and what is planned.")]
+    = False,
 ) -> None:
     """Global options come before the sub-command."""
-    ctx.obj = Settings.resolve(home, ledger, config_dir)
+    if toolstack is not None and toolstack not in TOOLSTACKS:
+        raise typer.BadParameter(f"{toolstack!r} is not one of {', '.join(TOOLSTACKS)}",
+                                 param_hint="'--toolstack'")
+    ctx.obj = Settings.resolve(home, ledger, config_dir, toolstack, qmp_dir, verbose)
 
 
 def services(ctx: typer.Context) -> Services:
@@ -55,7 +73,8 @@ def services(ctx: typer.Context) -> Services:
 
 #: Sub-command modules under commands/cli/, each with ``register(app)``.
 SUBCOMMANDS = ("snapshot_create", "snapshot_list", "snapshot_delete", "snapshot_revert",
-               "history", "recover", "check", "adopt", "projections_cmd")
+               "history", "recover", "check", "adopt", "projections_cmd",
+               "export", "replay", "diff", "seal", "verify", "prove", "verify_proof")
 
 
 def _register() -> None:

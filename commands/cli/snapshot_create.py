@@ -20,12 +20,22 @@ def snapshot_create(
     name: Annotated[str | None, typer.Option(
         "-n", "--name", help="Snapshot name [default: the config's name, else epoch seconds].")]
     = None,
+    disk_only: Annotated[bool, typer.Option(
+        "--disk-only", help="Of a running domain, snapshot the disks only, without pausing "
+        "it (crash-consistent), as memory=\"no\" in a snapshot config does.")] = False,
 ) -> None:
-    """Take a snapshot of DOMAIN's disks.
+    """Take a snapshot of DOMAIN: its disks, and its memory if it is running.
 
-    Without CFGFILE every writable qcow2 disk gets an internal snapshot. A CFGFILE
-    may ask for external snapshots: each disk listed as 'hda=/abs/overlay.qcow2'
-    gets a new qcow2 overlay on top of its image and the domain's config is
+    A stopped domain (its DOMAIN.cfg) gets every writable qcow2 disk snapshotted
+    with qemu-img. A running domain (toolstack xen or qemu, see --toolstack) gets a
+    domain snapshot, as in the seed: it is paused, its memory saved (Xen: xl save -p
+    to HOME/UUID/NAME.save; QEMU: inside the qcow2 images, or to that file for an
+    external snapshot), all its disks snapshotted at once (one QMP transaction), and
+    it is resumed, on failure too. --disk-only (or memory="no") does not pause it.
+
+    A CFGFILE may ask for external snapshots: each disk listed as
+    'hda=/abs/overlay.qcow2' gets a new qcow2 overlay on top of its image (live: the
+    overlay becomes the disk the domain writes to) and the domain's config is
     rewritten to use it (the old config is kept as DOMAIN.cfg.before-NAME).
     A config that lists disks and sets no type snapshots only those disks.
 
@@ -33,12 +43,19 @@ def snapshot_create(
     Examples:
       xlsnap snapshot-create web
       xlsnap snapshot-create -n before-upgrade web
+      xlsnap snapshot-create --disk-only -n nightly web
+      xlsnap --qmp-dir /run/qemu snapshot-create -n s1 vm1
       xlsnap snapshot-create web /etc/xen/snapshots/web-external.cfg
     """
     svc = services(ctx)
-    record = create_snapshot(CreateSnapshot(domain, name, cfgfile), svc)
+    record = create_snapshot(CreateSnapshot(domain, name, cfgfile, disk_only), svc)
     disks = ", ".join(f"{d['device']} ({d['type']})" for d in record["disks"])
-    typer.echo(f"Snapshot {record['name']} of domain {domain} created: {disks}")
+    how = ""
+    if record.get("memory") == "yes":
+        how = f" with memory ({record.get('toolstack')}, domain was {record.get('state')})"
+    elif record.get("crash_consistent"):
+        how = f" (disks only, taken while it ran: crash-consistent; {record.get('toolstack')})"
+    typer.echo(f"Snapshot {record['name']} of domain {domain} created{how}: {disks}")
 
 
 def register(app: typer.Typer) -> None:

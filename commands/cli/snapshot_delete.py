@@ -16,9 +16,11 @@ def snapshot_delete(
     domain: Annotated[str, typer.Argument(help="Domain name.")],
     name: Annotated[str, typer.Option("-n", "--name", help="Snapshot to delete.")],
 ) -> None:
-    """Delete snapshot NAME of DOMAIN: its disk state and metadata file.
+    """Delete snapshot NAME of DOMAIN: its disk state, memory image and metadata file.
 
     Its children get its parent; if it was current, its parent becomes current.
+    A running domain's disks lose the snapshot through QMP (qemu-img cannot write to
+    an image its device model holds); a stopped domain's through qemu-img.
     Only internal snapshots can be deleted so far.
 
     \b

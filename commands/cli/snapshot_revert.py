@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from commands.cli.main import services
+from commands.errors import UsageError
 from commands.messages import RevertSnapshot
 from commands.revert import revert_snapshot
 
@@ -16,21 +17,42 @@ def snapshot_revert(
     ctx: typer.Context,
     domain: Annotated[str, typer.Argument(help="Domain name.")],
     name: Annotated[str, typer.Option("-n", "--name", help="Snapshot to revert to.")],
+    running: Annotated[bool, typer.Option(
+        "--running", help="Leave the domain running after the revert.")] = False,
+    paused: Annotated[bool, typer.Option(
+        "--paused", help="Leave the domain paused after the revert.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Restore a memory image even though its sha256 differs from the "
+        "ledger's (the ledger records that it was forced).")] = False,
 ) -> None:
-    """Revert DOMAIN's disks to snapshot NAME; it becomes the current snapshot.
+    """Revert DOMAIN to snapshot NAME: disks, and memory for a domain snapshot.
 
-    Only internal snapshots can be reverted so far. If any disk fails, the disks
-    already reverted are put back as they were.
+    A stopped domain gets its disks reverted with qemu-img (internal snapshots). A
+    running domain goes back to the moment of the snapshot, disks and memory: on Xen
+    it is destroyed, its disks reverted, its memory image restored (xl restore -p)
+    and unpaused; on QEMU the snapshot is loaded (snapshot-load), or QEMU is started
+    again from its own command line with the saved memory (external snapshots) or
+    cold (disk-only snapshots). Afterwards the domain is in the snapshot's state,
+    unless --running or --paused says otherwise (as in libvirt). A memory image whose
+    sha256 differs from the ledger's is refused (exit 3) unless --force.
+
+    If any step fails, what was done is undone: the disks, and the domain as it was.
 
     \b
-    Example:
+    Examples:
       xlsnap snapshot-revert -n before-upgrade web
+      xlsnap snapshot-revert --paused -n before-upgrade web
+      xlsnap --qmp-dir /run/qemu snapshot-revert -n s1 vm1
     """
+    if running and paused:
+        raise UsageError("--running and --paused exclude each other")
+    state = "running" if running else "paused" if paused else None
     svc = services(ctx)
-    warnings = revert_snapshot(RevertSnapshot(domain, name), svc)
+    warnings = revert_snapshot(RevertSnapshot(domain, name, state, force), svc)
     for warning in warnings:
         print(f"xlsnap: warning: {warning}", file=sys.stderr)
-    typer.echo(f"Domain {domain} reverted to snapshot {name}")
+    suffix = f" ({state})" if state else ""
+    typer.echo(f"Domain {domain} reverted to snapshot {name}{suffix}")
 
 
 def register(app: typer.Typer) -> None:

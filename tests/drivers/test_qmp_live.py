@@ -159,7 +159,7 @@ def test_memory_to_a_file_and_back_through_incoming_defer(qemu_vms: VmFactory,
     assert image.read_bytes()[:4] == b"QEVM"
     assert [e["execute"] for e in qmp.log] == ["stop", "migrate", "query-migrate",
                                                "query-status"]
-    assert qmp.log[1]["arguments"] == {"uri": f"exec:cat > {image}"}
+    assert qmp.log[1]["arguments"] == {"uri": f"exec:cat >> {image}"}
     src.kill()                                   # as after a crash: its disks are free
 
     dst = qemu_vms(disks=src.disks, name="dst", incoming=True)

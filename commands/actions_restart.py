@@ -1,0 +1,272 @@
+"""Stopping and starting a domain for a revert: Xen's ``xl destroy``/``xl restore -p``,
+QEMU's ``quit`` and a new QEMU from its own command line, and the overlay swap that
+reverts an external snapshot.
+
+Same contract as ``commands.actions``; see ``commands.actions_live`` for the helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from commands.actions import Action, Evidence, Params, Tools, register
+from commands.actions_live import (
+    PROCESS_WAIT,
+    elapsed_ms,
+    ok_result,
+    qmp_argv,
+    qmp_step,
+    run_xl,
+    xen_state,
+)
+from commands.drivers.process import DriverError, ProcessResult, run
+from commands.drivers.qmp import QmpUnavailable
+from commands.drivers.xl import DomainNotFound, XlError
+from commands.files import remove_file
+from commands.toolstacks.base import peer_process
+
+
+
+
+class DomainDestroy(Action):
+    """``xl destroy DOMID``; undone by ``xl restore -p`` of the safety image saved before."""
+
+    name = "domain-destroy"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return [tools.xl.binary, "destroy", str(p["domid"])]
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return [tools.xl.binary, "restore", "-p", p["safety"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        if not _domid_exists(tools, p["domid"]):
+            return ok_result(self.argv(p, tools), absent=True)
+        return run_xl(self.argv(p, tools), lambda: tools.xl.destroy(p["domid"]))
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        if xen_state(tools, p["domain"]) is not None:
+            return ok_result(self.undo_argv(p, tools), present=True)
+        with tools.watch(f"restoring {p['domain']}", None, None):
+            return run_xl(self.undo_argv(p, tools),
+                       lambda: tools.xl.restore(p["safety"], paused=True))
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        gone = not _domid_exists(tools, p["domid"])
+        return Evidence(gone, {"domid_gone": gone})
+
+
+def _domid_exists(tools: Tools, domid: int) -> bool:
+    try:
+        tools.xl.list_short(domid)
+    except DomainNotFound:
+        return False
+    except XlError as exc:
+        if "does not exist" in str(exc):
+            return False
+        raise
+    return True
+
+
+class DomainRestore(Action):
+    """``xl restore -p FILE``: the domain back from a memory image, paused; undone by destroy."""
+
+    name = "domain-restore"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return [tools.xl.binary, "restore", "-p", p["path"]]
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return [tools.xl.binary, "destroy", p["domain"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        if xen_state(tools, p["domain"]) is not None:
+            raise OSError(f"a domain named {p['domain']!r} exists already; not restoring")
+        with tools.watch(f"restoring {p['domain']}", None, None):
+            result = run_xl(self.argv(p, tools), lambda: tools.xl.restore(p["path"], paused=True))
+        result.detail["domid"] = tools.xl.domid(p["domain"])
+        return result
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        if xen_state(tools, p["domain"]) is None:
+            return ok_result(self.undo_argv(p, tools), absent=True)
+        return run_xl(self.undo_argv(p, tools), lambda: tools.xl.destroy(p["domain"]))
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        state = xen_state(tools, p["domain"])
+        return Evidence(state is not None, {"state": state})
+
+
+# ---- QEMU: stop the process, start it again ---------------------------------------------
+
+
+def socket_pid(socket: str) -> int | None:
+    """The pid serving ``socket``, or None when nothing answers there."""
+    try:
+        return peer_process(socket)[0]
+    except OSError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
+
+
+def launch(argv: list[str], socket: str, tools: Tools) -> ProcessResult:
+    """Start a QEMU (its argv has ``-daemonize``) and wait until its QMP socket answers."""
+    if socket_pid(socket) is not None:
+        raise OSError(f"a process answers on {socket} already; not starting another QEMU")
+    result = run(argv, timeout=PROCESS_WAIT)
+    if not result.ok:
+        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        raise DriverError(lines[-1] if lines else f"QEMU exited with {result.returncode}",
+                          result)
+    deadline = time.monotonic() + PROCESS_WAIT
+    while (pid := socket_pid(socket)) is None:
+        if time.monotonic() > deadline:
+            raise OSError(f"the new QEMU's QMP socket {socket} did not answer in time")
+        time.sleep(0.02)
+    return ProcessResult(result.argv, 0, "", result.stderr, result.duration_ms, {"pid": pid})
+
+
+def quit_qemu(socket: str, tools: Tools, pid: int | None) -> dict[str, Any]:
+    """``quit`` the QEMU on ``socket`` and wait until the process is gone."""
+    serving = socket_pid(socket)
+    if serving is None or (pid is not None and serving != pid):
+        return {"absent": True}
+    try:
+        tools.qmp(socket).execute("quit")
+    except QmpUnavailable:
+        pass  # it hung up while quitting
+    deadline = time.monotonic() + PROCESS_WAIT
+    while _alive(serving):
+        if time.monotonic() > deadline:
+            raise OSError(f"QEMU pid {serving} did not exit within {PROCESS_WAIT:g}s of quit")
+        time.sleep(0.01)
+    return {"pid": serving}
+
+
+class QemuQuit(Action):
+    """``quit`` the running QEMU (its disks become free for qemu-img).
+
+    Undone by starting it again as it was (``resume_argv``: its current disk files,
+    ``-incoming defer``) and loading the safety memory image taken just before: the
+    guest is back exactly, paused until the pause step's undo resumes it.
+    """
+
+    name = "qemu-quit"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return qmp_argv(p["socket"], "quit")
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return [*p["resume_argv"], ";", *qmp_argv(p["socket"], "migrate-incoming",
+                                                  {"uri": f"exec:cat {p['resume_from']}"})]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        start = time.perf_counter()
+        detail = quit_qemu(p["socket"], tools, p.get("pid"))
+        return ProcessResult(self.argv(p, tools), 0, "", "", elapsed_ms(start), detail)
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        if socket_pid(p["socket"]) is not None:
+            return ok_result(self.undo_argv(p, tools), running=True)
+        started = launch(p["resume_argv"], p["socket"], tools)
+        loaded = qmp_step(tools, p["socket"], self.undo_argv(p, tools),
+                           lambda q: {"status": q.migrate_incoming(p["resume_from"]).status})
+        loaded.detail["pid"] = started.detail.get("pid")
+        return loaded
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        pid = p.get("pid")
+        gone = pid is not None and not _alive(int(pid))
+        return Evidence(gone if pid is not None else None, {"pid": pid, "gone": gone})
+
+
+class QemuLaunch(Action):
+    """Start QEMU from a recorded command line (``-daemonize``); undone by ``quit``."""
+
+    name = "qemu-launch"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return list(p["argv"])
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return qmp_argv(p["socket"], "quit")
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        return launch(list(p["argv"]), p["socket"], tools)
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        start = time.perf_counter()
+        detail = quit_qemu(p["socket"], tools, None)
+        return ProcessResult(self.undo_argv(p, tools), 0, "", "", elapsed_ms(start), detail)
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        pid = socket_pid(p["socket"])
+        return Evidence(pid is not None, {"pid": pid})
+
+
+class OverlaySwap(Action):
+    """Move the current overlay aside and put a fresh one on the snapshot's base.
+
+    Reverting an external snapshot: what was written since is set aside (removed at the
+    end), the disk starts again from the base as it was at the snapshot. Undone by
+    putting the old overlay back.
+    """
+
+    name = "overlay-swap"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["rename", p["overlay"], p["aside"], ";", tools.qemu_img.binary, "create",
+                "-q", "-f", "qcow2", "-F", p["base_format"], "-b", p["base"], p["overlay"]]
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["rename", p["aside"], p["overlay"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        overlay, aside = p["overlay"], p["aside"]
+        if os.path.lexists(aside):
+            raise FileExistsError(f"{aside} exists already")
+        os.rename(overlay, aside)
+        created = tools.qemu_img.create_overlay(p["base"], p["base_format"], overlay)
+        return ProcessResult(self.argv(p, tools), 0, "", created.stderr, created.duration_ms)
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        if os.path.lexists(p["aside"]):
+            os.replace(p["aside"], p["overlay"])
+        return ok_result(self.undo_argv(p, tools))
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        aside = os.path.lexists(p["aside"])
+        return Evidence(aside, {"aside_exists": aside})
+
+
+class OverlayAsideRemove(Action):
+    """Remove the overlay a revert set aside: a clean-up whose failure fails nothing."""
+
+    name = "overlay-aside-remove"
+    reversible = False
+    best_effort = True
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["unlink", p["aside"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        return ok_result(self.argv(p, tools), removed=remove_file(Path(p["aside"])))
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        exists = os.path.lexists(p["aside"])
+        return Evidence(not exists, {"exists": exists})
+
+
+register(DomainDestroy(), DomainRestore(), QemuQuit(), QemuLaunch(), OverlaySwap(),
+         OverlayAsideRemove())

@@ -1,0 +1,281 @@
+"""``snapshot-create`` of a running domain: memory state and live disks, on QEMU and Xen.
+
+With memory (the default, as in the seed): the guest is paused, its memory saved, all
+its disks snapshotted at once, and it is resumed: on QEMU ``stop`` + ``snapshot-save``
+(internal: memory inside the qcow2 image) or ``stop`` + one ``transaction`` +
+``migrate`` to ``<home>/<uuid>/<name>.save`` (external); on Xen ``xl save -p``
+to that file + one ``transaction`` on the device model's QMP socket. Disk-only
+(``memory="no"`` or ``--disk-only``): one ``transaction`` without pausing, recorded as
+crash-consistent. The domain is resumed on every failure path: the pause step's undo
+does it, and so does ``resume_after_failure`` if anything escapes the undo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from commands.actions import StepSpec
+from commands.config.snapshot_cfg import DiskRequest, SnapshotConfig
+from commands.create import config_rewrite_step
+from commands.domains import DiskEntry, Domain
+from commands.drivers.qmp import QmpError, UnsafePath, check_exec_path
+from commands.errors import UsageError
+from commands.live_guard import run_guarded
+from commands.memory import with_memory_digest
+from commands.messages import CreateSnapshot
+from commands.metadata import metadata_path, write_metadata
+from commands.operation import Operation
+from commands.services import Services
+from commands.toolstacks.base import Live, LiveDisk, Target
+from commands.toolstacks.xen import with_qmp_disks
+
+#: States in which a running domain's snapshot can be taken.
+SNAPSHOTTABLE = ("running", "blocked", "paused")
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    """One live disk's part: an internal tag, or an overlay that becomes the live disk."""
+
+    entry: DiskEntry
+    disk: LiveDisk
+    kind: str
+    overlay: str | None = None
+
+    def record(self, name: str) -> dict[str, Any]:
+        base = {"device": self.entry.spec.vdev, "name": name, "file": self.disk.path,
+                "qmp_device": self.disk.device, "qmp_node": self.disk.node}
+        if self.kind == "internal":
+            return {**base, "format": "qcow2", "path": self.disk.path, "type": "internal"}
+        return {**base, "format": self.disk.format, "path": self.overlay, "type": "external"}
+
+
+def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
+                         snapcfg: SnapshotConfig | None, name: str) -> dict[str, Any]:
+    """Take a snapshot of a running domain; returns its record (see module doc)."""
+    if target.toolstack == "xen":
+        target = with_qmp_disks(target, svc.tools.qmp)
+    domain, live = target.domain, target.live
+    assert live is not None
+    ledger = svc.ledger_for(domain)
+    ledger.check_idle()
+    ledger.check_new_name(name)
+    if live.state not in SNAPSHOTTABLE:
+        raise UsageError(f"domain {domain.name!r} is {live.state}: only a running or paused "
+                         "domain can be snapshotted live")
+    memory = _memory_choice(cmd, snapcfg)
+    plans = plan_live_disks(domain, live, snapcfg, name)
+    domain_dir = svc.settings.domain_dir(domain.uuid)
+    if metadata_path(domain_dir, name).exists():
+        raise UsageError(f"{metadata_path(domain_dir, name)} exists already; remove it or "
+                         "choose another name")
+    memory_file = _memory_file(svc, domain, live, plans, memory, name)
+    kinds = {p.kind for p in plans}
+    record = _record(cmd, snapcfg, name, domain, live, plans, memory != "no", memory_file)
+    plan = _steps(live, plans, name, memory != "no", memory_file, domain)
+    externals = [p for p in plans if p.kind == "external"]
+    if externals and domain.config_path is not None and all(p.entry.span for p in externals):
+        step = config_rewrite_step(domain, [(p.entry, p.overlay or "") for p in externals], name)
+        record["config"] = {k: step.params[k] for k in
+                            ("path", "backup", "sha256_before", "sha256_after")}
+        plan.append(step)
+    plan.append(StepSpec("metadata-write", str(metadata_path(domain_dir, name)),
+                         {"dir": str(domain_dir), "name": name, "record": record}))
+    svc.say(f"plan: {', '.join(s.action for s in plan)} ({', '.join(sorted(kinds))})")
+    op = Operation(svc.app, ledger, svc.actor, svc.tools)
+    op.start("create", name, {"domain": domain.name, "config_file": cmd.config_file,
+                              "toolstack": live.toolstack, "record": record}, plan)
+    run_guarded(op, plan, live, svc)
+    final = dict(with_memory_digest(record))
+    inside = final.get("memory_format") == "qcow2-vmstate"
+    if inside:
+        final["memory_size"] = _vm_state_size(svc, live, plans[0].disk.device, name)
+    op.complete(lambda lg: lg.record_taken(op.operation_id, name, final, svc.actor))
+    if inside:  # the metadata file follows the ledger's record (now with the size)
+        write_metadata(domain_dir, name, final)
+    svc.sync()
+    return final
+
+
+def _memory_choice(cmd: CreateSnapshot, snapcfg: SnapshotConfig | None) -> str:
+    """``yes`` (default for a running domain), ``no``, or the memory image's path."""
+    memory = snapcfg.memory if snapcfg else None
+    if cmd.disk_only:
+        if memory not in (None, "no"):
+            raise UsageError(f"--disk-only contradicts memory={memory!r} in the snapshot config")
+        return "no"
+    return memory or "yes"
+
+
+def plan_live_disks(domain: Domain, live: Live, snapcfg: SnapshotConfig | None,
+                    name: str) -> list[LivePlan]:
+    """What happens to each live disk; raises ``UsageError`` on anything that cannot work."""
+    default_kind = snapcfg.type if snapcfg and snapcfg.type else "internal"
+    requests = {d.vdev: d for d in snapcfg.disks} if snapcfg else {}
+    listed_only = bool(requests) and snapcfg is not None and snapcfg.type is None
+    for vdev in requests:
+        domain.disk(vdev)
+    plans: list[LivePlan] = []
+    for entry, disk in zip(domain.disks, live.disks, strict=True):
+        spec, request = entry.spec, requests.get(entry.spec.vdev)
+        if not spec.writable or not spec.target:
+            if request is not None:
+                raise UsageError(f"disk {spec.vdev!r} of domain {domain.name!r} is read-only "
+                                 "or empty and cannot be snapshotted")
+            continue
+        if listed_only and request is None:
+            continue
+        kind = (request.kind if request and request.kind else None) or (
+            "external" if request and request.overlay else default_kind)
+        plans.append(_plan_one(domain, live, entry, disk, kind, request, name))
+    if not plans:
+        raise UsageError(f"domain {domain.name!r} has no writable disk to snapshot")
+    overlays = [p.overlay for p in plans if p.overlay]
+    if len(set(overlays)) != len(overlays):
+        raise UsageError("two disks would share one overlay file")
+    return plans
+
+
+def _plan_one(domain: Domain, live: Live, entry: DiskEntry, disk: LiveDisk, kind: str,
+              request: DiskRequest | None, name: str) -> LivePlan:
+    vdev = entry.spec.vdev
+    if kind == "internal":
+        if disk.format != "qcow2":
+            raise UsageError(f"disk {vdev!r} ({disk.path}) is {disk.format}: internal snapshots "
+                             "need qcow2; take an external snapshot of it (type=\"external\")")
+        if name in disk.snapshots:
+            raise UsageError(f"disk {vdev!r} ({disk.path}) already has a snapshot tag {name!r} "
+                             "that the ledger does not know; choose another name")
+        return LivePlan(entry, disk, "internal")
+    if live.toolstack == "xen":
+        raise UsageError(f"external snapshots of a running Xen domain are not supported: libxl "
+                         f"would keep using {disk.path} after a restart (disk {vdev!r}); take "
+                         "an internal one, or stop the domain first")
+    overlay = request.overlay if request and request.overlay else None
+    if overlay is None:
+        base = Path(disk.path)
+        overlay = str(base.with_name(f"{base.stem}.{name}.qcow2"))
+    if not os.path.isabs(overlay):
+        raise UsageError(f"overlay {overlay!r} for disk {vdev!r} is not an absolute path")
+    if os.path.lexists(overlay):
+        raise UsageError(f"overlay {overlay} for disk {vdev!r} exists already")
+    if not os.path.isdir(os.path.dirname(overlay)):
+        raise UsageError(f"folder of overlay {overlay} for disk {vdev!r} does not exist")
+    return LivePlan(entry, disk, "external", overlay)
+
+
+def _memory_file(svc: Services, domain: Domain, live: Live, plans: list[LivePlan],
+                 memory: str, name: str) -> str | None:
+    """The memory image's path, or None (disk-only, or QEMU's memory inside qcow2)."""
+    if memory == "no":
+        return None
+    writable = {d.device for d in live.disks if d.writable and d.format != "empty"}
+    left_out = writable - {p.disk.device for p in plans}
+    if left_out:
+        vdevs = [e.spec.vdev for e, d in zip(domain.disks, live.disks) if d.device in left_out]
+        raise UsageError(f"a snapshot with memory must include every writable disk "
+                         f"({', '.join(vdevs)} left out); use memory=\"no\" for a disk-only one")
+    inside = live.toolstack == "qemu" and all(p.kind == "internal" for p in plans)
+    if inside:
+        if memory != "yes":
+            raise UsageError(f"memory={memory!r}: QEMU keeps an internal snapshot's memory "
+                             "inside the qcow2 image; use type=\"external\" to save it to a file")
+        return None
+    path = str(svc.settings.memory_image(domain.uuid, name)) if memory == "yes" else memory
+    if os.path.lexists(path):
+        raise UsageError(f"memory image {path} exists already; remove it or choose another name")
+    if not os.path.isdir(os.path.dirname(path)) and memory != "yes":
+        raise UsageError(f"folder of memory image {path} does not exist")
+    if live.toolstack == "qemu":
+        try:
+            check_exec_path(path)
+        except UnsafePath as exc:
+            raise UsageError(str(exc)) from None
+    return path
+
+
+def _record(cmd: CreateSnapshot, snapcfg: SnapshotConfig | None, name: str, domain: Domain,
+            live: Live, plans: list[LivePlan], memory: bool,
+            memory_file: str | None) -> dict[str, Any]:
+    kinds = {p.kind for p in plans}
+    fmt = None if not memory else ("qcow2-vmstate" if memory_file is None else
+                                   "xl-save" if live.toolstack == "xen" else "qemu-migration")
+    state = live.state
+    return {
+        "name": name,
+        "description": snapcfg.description if snapcfg else "",
+        "creation_time": int(time.time()),
+        "claimed_creation_time": snapcfg.creation_time if snapcfg else None,
+        "memory": "yes" if memory else "no",
+        "type": kinds.pop() if len(kinds) == 1 else "mixed",
+        "state": state, "running": state == "running", "blocked": state == "blocked",
+        "paused": state == "paused", "shutdown": False, "dying": False,
+        "disks": [p.record(name) for p in plans],
+        "domain": {"name": domain.name, "uuid": domain.uuid},
+        "toolstack": live.toolstack,
+        "crash_consistent": not memory and live.was_running,
+        "memory_format": fmt,
+        "memory_file": memory_file,
+        "memory_sha256": None,
+        "memory_size": None,
+        "vmstate_device": plans[0].entry.spec.vdev if fmt == "qcow2-vmstate" else None,
+        "domid": live.domid,
+        "qemu_argv": list(live.argv) if live.toolstack == "qemu" else None,
+    }
+
+
+def _steps(live: Live, plans: list[LivePlan], name: str, memory: bool,
+           memory_file: str | None, domain: Domain) -> list[StepSpec]:
+    where = {"toolstack": live.toolstack, "socket": live.qmp_socket, "domain": domain.name,
+             "was_running": live.was_running}
+    internal = [p.disk.device for p in plans if p.kind == "internal"]
+    external = [{"device": p.disk.device, "node": p.disk.node, "base": p.disk.path,
+                 "overlay": p.overlay, "snapshot_node": _node_name(p.overlay or "")}
+                for p in plans if p.kind == "external"]
+    disks = StepSpec("live-external-snapshot" if external else "live-internal-snapshot",
+                     live.qmp_socket, {"socket": live.qmp_socket, "tag": name,
+                                       "internal": internal, "external": external})
+    if not memory:
+        return [disks]
+    unpause = StepSpec("domain-unpause", domain.name,
+                       {**where, "drop_pause": live.toolstack == "xen" and not live.was_running})
+    if memory_file is None:  # QEMU, every disk internal: RAM goes into the first disk
+        nodes = [p.disk.node for p in plans]
+        return [StepSpec("domain-pause", domain.name, where),
+                StepSpec("vm-snapshot-save", live.qmp_socket,
+                         {"socket": live.qmp_socket, "tag": name, "vmstate": nodes[0],
+                          "devices": nodes}),
+                unpause]
+    save = StepSpec("memory-save", memory_file,
+                    {**where, "path": memory_file, "memory_bytes": live.memory_bytes,
+                     "drop_pause": live.toolstack == "xen" and not live.was_running})
+    if live.toolstack == "xen":  # xl save -p pauses the domain itself
+        return [save, disks, unpause]
+    # QEMU: the disks first. Both are taken while the guest is stopped, so the order
+    # does not change what is saved; but a migration leaves QEMU's images inactive
+    # until ``cont``, and an inactive image refuses an internal snapshot.
+    return [StepSpec("domain-pause", domain.name, where), disks, save, unpause]
+
+
+def _node_name(overlay: str) -> str:
+    """A QMP node name for a new overlay: a letter, then a digest (at most 31 chars)."""
+    return "xs" + hashlib.sha256(overlay.encode()).hexdigest()[:16]
+
+
+def _vm_state_size(svc: Services, live: Live, device: str, name: str) -> int | None:
+    """``vm-state-size`` of the new whole-VM snapshot, as QEMU reports it."""
+    try:
+        for dev in svc.tools.qmp(live.qmp_socket).execute("query-block"):
+            if dev.get("device") == device:
+                image = (dev.get("inserted") or {}).get("image") or {}
+                for snap in image.get("snapshots", []):
+                    if snap.get("name") == name:
+                        return int(snap.get("vm-state-size", 0))
+    except QmpError:
+        return None
+    return None

@@ -1,0 +1,56 @@
+"""``snapshot-revert`` of a running Xen domain: destroy, revert the disks, restore memory.
+
+The domain's current state is first saved (``xl save -p`` to a safety image), so that
+every step can be undone: ``xl destroy`` (its device model lets go of the disks), a
+safety tag and the snapshot's tag applied on each disk with qemu-img (now unlocked),
+``xl restore -p`` of the snapshot's memory image (a new domain id), then ``xl unpause``
+unless ``--paused``. The safety tags and image are removed at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from commands.actions import StepSpec
+from commands.errors import LedgerBlocked, UsageError
+from commands.services import Services
+from commands.toolstacks.base import Live
+
+
+def xen_plan(name: str, record: dict[str, Any], domain: str, live: Live, after: str,
+             safety: str, safety_file: str, svc: Services) -> list[StepSpec]:
+    """The steps of a Xen revert (see module doc); refuses what cannot work first."""
+    if record.get("memory") != "yes" or not record.get("memory_file"):
+        raise UsageError(f"snapshot {name!r} is disk-only: xl cannot resume a running domain "
+                         f"from its disks alone; stop the domain ('xl shutdown {domain}'), "
+                         "then revert it with --toolstack offline")
+    disks = []
+    for disk in record["disks"]:
+        if disk["type"] != "internal":
+            raise UsageError(f"snapshot {name!r} has an external disk {disk['device']!r}: "
+                             "reverting it on Xen is not supported")
+        found = svc.qemu_img.info(disk["file"], force_share=True).find(disk["name"])
+        if len(found) != 1:
+            raise LedgerBlocked(f"disk {disk['device']!r} ({disk['file']}) has {len(found)} "
+                                f"snapshot tags named {disk['name']!r} where the ledger "
+                                f"expects one; run 'xlsnap check {domain}'")
+        disks.append(disk["file"])
+    where = {"toolstack": "xen", "socket": live.qmp_socket, "domain": domain,
+             "was_running": live.was_running}
+    plan = [
+        StepSpec("memory-save", safety_file, {**where, "path": safety_file, "safety": True,
+                                              "memory_bytes": live.memory_bytes}),
+        StepSpec("domain-destroy", domain, {"domain": domain, "domid": live.domid,
+                                            "safety": safety_file}),
+    ]
+    plan += [StepSpec("safety-tag-create", p, {"path": p, "tag": safety}) for p in disks]
+    plan += [StepSpec("internal-snapshot-apply", p, {"path": p, "tag": d["name"],
+                                                     "safety": safety})
+             for p, d in zip(disks, record["disks"])]
+    plan += [
+        StepSpec("domain-restore", record["memory_file"],
+                 {"domain": domain, "path": record["memory_file"]}),
+        StepSpec("domain-unpause", domain, {**where, "resume": after == "running"}),
+    ]
+    plan += [StepSpec("safety-tag-delete", p, {"path": p, "tag": safety}) for p in disks]
+    return plan + [StepSpec("memory-safety-remove", safety_file, {"path": safety_file})]

@@ -1,0 +1,164 @@
+"""The toolstack protocol and what an adapter returns: a domain plus its live state.
+
+``resolve(name)`` gives a ``Target``: the ``commands.domains.Domain`` description the
+handlers already use (name, uuid, ledger key, disks) and, for a running domain, a
+``Live`` record: its state, the QMP socket that reaches its disks, which disks are
+live (QMP device and node names), and for QEMU the command line it was started with.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from commands.config.disk_spec import DiskSpec
+from commands.domains import DiskEntry, Domain, load_domain, name_uuid
+from commands.drivers.qmp import BlockDevice
+from commands.errors import ConfigError, UsageError
+
+#: States in which a domain's vCPUs run (xl's ``b`` is a running domain waiting for work).
+RUNNING_STATES = ("running", "blocked")
+
+
+class NotReached(Exception):
+    """This toolstack does not reach the domain; the message says why (for ``--verbose``)."""
+
+
+@dataclass(frozen=True)
+class LiveDisk:
+    """One disk of a running domain as its device model has it open."""
+
+    vdev: str            # the domain's name for it (xvda; a QEMU device id when no config)
+    path: str            # the image on top (the file QEMU writes)
+    format: str          # qcow2, raw, ...
+    device: str          # QMP device id (transactions, internal snapshots)
+    node: str            # QMP node name (jobs, external snapshots)
+    writable: bool
+    snapshots: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Live:
+    """A running domain: toolstack, state, QMP socket, live disks and how to restart it."""
+
+    toolstack: str
+    state: str                     # running, blocked, paused, ...
+    qmp_socket: str
+    disks: tuple[LiveDisk, ...] = ()
+    domid: int | None = None       # xen
+    pid: int | None = None         # qemu: the process serving the socket
+    argv: tuple[str, ...] = ()     # qemu: its command line, to restart it
+    memory_bytes: int = 0
+
+    @property
+    def was_running(self) -> bool:
+        return self.state in RUNNING_STATES
+
+
+@dataclass(frozen=True)
+class Target:
+    """A domain resolved by one toolstack; ``live`` is None for a stopped domain."""
+
+    domain: Domain
+    toolstack: str
+    live: Live | None = None
+    reason: str = ""
+
+
+class Toolstack(Protocol):
+    """What an adapter does: find a domain by name, or say why it cannot."""
+
+    name: str
+
+    def resolve(self, name: str) -> Target:
+        """The domain ``name``; raises ``NotReached`` when this toolstack does not reach it."""
+        ...
+
+
+def config_domain(config_dir: Path, name: str) -> Domain | None:
+    """The domain's xl.cfg description if ``<config_dir>/<name>.cfg`` exists."""
+    if not (config_dir / f"{name}.cfg").exists():
+        return None
+    return load_domain(config_dir, name)
+
+
+def live_domain(name: str, live_uuid: str | None, disks: list[DiskSpec],
+                config: Domain | None) -> Domain:
+    """A running domain's description: its live disks, keyed like its config file.
+
+    With a config file the ledger key and uuid are the config's (so snapshots taken
+    while it was stopped and while it runs share one ledger); a config declaring
+    another uuid than the running domain's is refused. Disks the config lists keep
+    their place in it (for rewriting it after an external snapshot).
+    """
+    if config is not None:
+        if (config.uuid_declared and live_uuid and not _null_uuid(live_uuid)
+                and live_uuid.lower() != config.uuid.lower()):
+            raise ConfigError(f"{config.config_path}: declares uuid {config.uuid} but the "
+                              f"running domain {name!r} has uuid {live_uuid}")
+        by_target = {os.path.realpath(e.spec.target): e for e in config.disks if e.spec.target}
+        entries = []
+        for spec in disks:
+            known = by_target.get(os.path.realpath(spec.target)) if spec.target else None
+            if known is None:
+                entries.append(DiskEntry(spec, None))
+            else:  # named as the config names it, and where the config has it
+                entries.append(DiskEntry(_renamed(spec, known.spec.vdev), known.span))
+        return Domain(name=name, uuid=config.uuid, uuid_declared=config.uuid_declared,
+                      config_path=config.config_path, config=config.config,
+                      disks=tuple(entries))
+    declared = bool(live_uuid) and not _null_uuid(live_uuid or "")
+    return Domain(name=name, uuid=(live_uuid or "").lower() if declared else name_uuid(name),
+                  uuid_declared=declared, config_path=None, config=None,
+                  disks=tuple(DiskEntry(spec, None) for spec in disks))
+
+
+def disk_spec(vdev: str, path: str, fmt: str, writable: bool, cdrom: bool = False) -> DiskSpec:
+    return DiskSpec(vdev=vdev, target=path or None, format=fmt or "raw",
+                    access="rw" if writable else "ro", devtype="cdrom" if cdrom else "disk")
+
+
+def live_disks(devices: list[BlockDevice], wanted: list[tuple[str, str]]) -> tuple[LiveDisk, ...]:
+    """Match ``(vdev, path)`` pairs with QMP's ``query-block`` drives by file name."""
+    by_file = {os.path.realpath(d.filename): d for d in devices if d.filename}
+    found = []
+    for vdev, path in wanted:
+        dev = by_file.get(os.path.realpath(path))
+        if dev is None:
+            raise UsageError(f"disk {vdev!r} ({path}) is not open in the domain's device "
+                             "model (QMP query-block does not list it)")
+        found.append(LiveDisk(vdev, dev.filename, dev.format, dev.device or dev.qdev,
+                              dev.node_name, not dev.read_only, dev.snapshots))
+    return tuple(found)
+
+
+def peer_process(socket_path: str) -> tuple[int, int]:
+    """``(pid, uid)`` of the process serving a UNIX socket (``SO_PEERCRED``)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(socket_path)
+        pid, uid, _gid = struct.unpack("3i", sock.getsockopt(
+            socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return pid, uid
+
+
+def process_argv(pid: int) -> tuple[str, ...]:
+    """A process's command line from ``/proc/<pid>/cmdline`` (empty if unreadable)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ()
+    return tuple(part.decode(errors="surrogateescape") for part in raw.split(b"\0")[:-1])
+
+
+def _null_uuid(value: str) -> bool:
+    return value.replace("-", "").strip("0") == ""
+
+
+def _renamed(spec: DiskSpec, vdev: str) -> DiskSpec:
+    return DiskSpec(vdev=vdev, target=spec.target, format=spec.format, access=spec.access,
+                    devtype=spec.devtype)
