@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS view_snapshots (
     state TEXT NOT NULL, disk_only INTEGER NOT NULL, complete INTEGER NOT NULL,
     record TEXT NOT NULL, PRIMARY KEY (domain_id, name));
 CREATE INDEX IF NOT EXISTS view_snapshots_parent ON view_snapshots(domain_id, parent);
+CREATE INDEX IF NOT EXISTS view_snapshots_listing ON view_snapshots(
+    domain_id, position, name, parent, created_at, kind, state, disk_only, complete);
 """ + timeline.SCHEMA + checkpoints.SCHEMA
 VIEW_TABLES = ("view_tracking", "view_domains", "view_snapshots", *timeline.TABLES,
                "view_checkpoints")

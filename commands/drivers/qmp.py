@@ -16,7 +16,6 @@ overlay file, and a failed ``snapshot-load`` leaves the VM stopped in ``restore-
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
@@ -24,15 +23,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from qemu.qmp import (
-    ConnectError,
-    ExecInterruptedError,
-    ExecuteError,
-    QMPClient,
-    QMPError,
-)
+if TYPE_CHECKING:  # asyncio and qemu.qmp load on first use: most commands never talk QMP
+    from qemu.qmp import QMPClient
 
 T = TypeVar("T")
 
@@ -288,6 +282,8 @@ class Qmp:
 
     def _session(self, steps: Callable[[_Session], Awaitable[T]], budget: float = 0.0) -> T:
         """Connect, run ``steps``, disconnect; everything within its timeouts."""
+        import asyncio
+
         total = self.connect_timeout + self.command_timeout * 4 + budget
         try:
             return asyncio.run(asyncio.wait_for(self._converse(steps), total))
@@ -296,6 +292,10 @@ class Qmp:
                              "Timeout") from None
 
     async def _converse(self, steps: Callable[[_Session], Awaitable[T]]) -> T:
+        import asyncio
+
+        from qemu.qmp import ConnectError, QMPClient, QMPError
+
         client = QMPClient(self.name)
         try:
             await asyncio.wait_for(client.connect(self.socket_path), self.connect_timeout)
@@ -336,6 +336,10 @@ class _Session:
         entry: dict[str, Any] = {"execute": command, "arguments": arguments or {}, "ok": False}
         if poll:
             entry.update(poll=True, count=1)
+        import asyncio
+
+        from qemu.qmp import ExecInterruptedError, ExecuteError, QMPError
+
         start = time.perf_counter()
         try:
             reply = await asyncio.wait_for(self.client.execute(command, arguments),
@@ -360,6 +364,8 @@ class _Session:
     async def poll(self, query: Callable[[], Awaitable[Any]], done: Callable[[Any], bool],
                    timeout: float, what: str) -> Any:
         """Run ``query`` until ``done`` says so, or raise QmpTimeout after ``timeout``."""
+        import asyncio
+
         deadline = time.monotonic() + timeout
         while True:
             value = await query()
