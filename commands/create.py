@@ -199,17 +199,21 @@ def _plan_internal(domain: Domain, entry: DiskEntry, info: ImageInfo, name: str)
 def _plan_external(
     domain: Domain, entry: DiskEntry, info: ImageInfo, name: str, overlay: str | None
 ) -> DiskPlan:
-    spec = entry.spec
-    if overlay is None:
-        base = Path(info.path)
-        overlay = str(base.with_name(f"{base.stem}.{name}.qcow2"))
-    if not os.path.isabs(overlay):
-        raise UsageError(f"overlay {overlay!r} for disk {spec.vdev!r} is not an absolute path")
-    if os.path.lexists(overlay):
-        raise UsageError(f"overlay {overlay} for disk {spec.vdev!r} exists already")
-    if not os.path.isdir(os.path.dirname(overlay)):
-        raise UsageError(f"folder of overlay {overlay} for disk {spec.vdev!r} does not exist")
+    overlay = choose_overlay(info.path, name, entry.spec.vdev, overlay)
     return DiskPlan(entry, "external", info.path, info, overlay)
+
+
+def choose_overlay(base: str, name: str, vdev: str, requested: str | None) -> str:
+    """The overlay path for a disk (the requested one, else ``<stem>.<name>.qcow2`` beside
+    the base), checked: absolute, not there yet, in an existing folder."""
+    overlay = requested or str(Path(base).with_name(f"{Path(base).stem}.{name}.qcow2"))
+    if not os.path.isabs(overlay):
+        raise UsageError(f"overlay {overlay!r} for disk {vdev!r} is not an absolute path")
+    if os.path.lexists(overlay):
+        raise UsageError(f"overlay {overlay} for disk {vdev!r} exists already")
+    if not os.path.isdir(os.path.dirname(overlay)):
+        raise UsageError(f"folder of overlay {overlay} for disk {vdev!r} does not exist")
+    return overlay
 
 
 def _disk_step(plan: DiskPlan, name: str) -> StepSpec:

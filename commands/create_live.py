@@ -16,12 +16,11 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from commands.actions import StepSpec
 from commands.config.snapshot_cfg import DiskRequest, SnapshotConfig
-from commands.create import config_rewrite_step
+from commands.create import choose_overlay, config_rewrite_step
 from commands.domains import DiskEntry, Domain
 from commands.drivers.qmp import QmpError, UnsafePath, check_exec_path
 from commands.errors import UsageError
@@ -156,16 +155,7 @@ def _plan_one(domain: Domain, live: Live, entry: DiskEntry, disk: LiveDisk, kind
         raise UsageError(f"external snapshots of a running Xen domain are not supported: libxl "
                          f"would keep using {disk.path} after a restart (disk {vdev!r}); take "
                          "an internal one, or stop the domain first")
-    overlay = request.overlay if request and request.overlay else None
-    if overlay is None:
-        base = Path(disk.path)
-        overlay = str(base.with_name(f"{base.stem}.{name}.qcow2"))
-    if not os.path.isabs(overlay):
-        raise UsageError(f"overlay {overlay!r} for disk {vdev!r} is not an absolute path")
-    if os.path.lexists(overlay):
-        raise UsageError(f"overlay {overlay} for disk {vdev!r} exists already")
-    if not os.path.isdir(os.path.dirname(overlay)):
-        raise UsageError(f"folder of overlay {overlay} for disk {vdev!r} does not exist")
+    overlay = choose_overlay(disk.path, name, vdev, request.overlay if request else None)
     return LivePlan(entry, disk, "external", overlay)
 
 
