@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from commands.config.disk_spec import DiskSpec, format_disk_spec
-from commands.config.snapshot_cfg import SnapshotConfig, load_snapshot_cfg
+from commands.config.snapshot_cfg import DiskRequest, SnapshotConfig, load_snapshot_cfg
 from commands.config.xlcfg import quote_string, replace_spans
 from commands.domains import DiskEntry, Domain
 from commands.actions import StepSpec
@@ -130,17 +130,22 @@ def _check_memory(domain: Domain, snapcfg: SnapshotConfig | None) -> None:
         )
 
 
-def plan_disks(
-    domain: Domain, snapcfg: SnapshotConfig | None, name: str, qemu_img: QemuImg
-) -> list[DiskPlan]:
-    """Decide and check what happens to each disk; raises ``UsageError`` on bad input."""
+def chosen_disks(
+    domain: Domain, snapcfg: SnapshotConfig | None
+) -> list[tuple[int, DiskEntry, DiskRequest | None, str]]:
+    """The disks a snapshot covers, as ``(index, entry, request, kind)``.
+
+    Every writable disk, unless the config lists disks and sets no type (then just
+    those); kind is the disk's own ``type=``, external when it names an overlay,
+    else the config's type, else internal.
+    """
     default_kind = snapcfg.type if snapcfg and snapcfg.type else "internal"
     requests = {d.vdev: d for d in snapcfg.disks} if snapcfg else {}
     listed_only = bool(requests) and snapcfg is not None and snapcfg.type is None
     for vdev in requests:
         domain.disk(vdev)
-    plans: list[DiskPlan] = []
-    for entry in domain.disks:
+    chosen: list[tuple[int, DiskEntry, DiskRequest | None, str]] = []
+    for index, entry in enumerate(domain.disks):
         spec = entry.spec
         request = requests.get(spec.vdev)
         if not spec.writable or not spec.target:
@@ -152,17 +157,32 @@ def plan_disks(
             continue  # a config that lists disks and sets no type snapshots just those
         kind = (request.kind if request and request.kind else None) or (
             "external" if request and request.overlay else default_kind)
-        info = _inspect(domain, spec, qemu_img)
+        chosen.append((index, entry, request, kind))
+    if not chosen:
+        raise UsageError(f"domain {domain.name!r} has no writable disk to snapshot")
+    return chosen
+
+
+def check_distinct_overlays(overlays: list[str | None]) -> None:
+    """Refuse a plan in which two disks would get the same overlay file."""
+    named = [o for o in overlays if o]
+    if len(set(named)) != len(named):
+        raise UsageError("two disks would share one overlay file")
+
+
+def plan_disks(
+    domain: Domain, snapcfg: SnapshotConfig | None, name: str, qemu_img: QemuImg
+) -> list[DiskPlan]:
+    """Decide and check what happens to each disk; raises ``UsageError`` on bad input."""
+    plans: list[DiskPlan] = []
+    for _, entry, request, kind in chosen_disks(domain, snapcfg):
+        info = _inspect(domain, entry.spec, qemu_img)
         if kind == "internal":
             plans.append(_plan_internal(domain, entry, info, name))
         else:
             overlay = request.overlay if request and request.overlay else None
             plans.append(_plan_external(domain, entry, info, name, overlay))
-    if not plans:
-        raise UsageError(f"domain {domain.name!r} has no writable disk to snapshot")
-    overlays = [p.overlay for p in plans if p.overlay]
-    if len(set(overlays)) != len(overlays):
-        raise UsageError("two disks would share one overlay file")
+    check_distinct_overlays([p.overlay for p in plans])
     return plans
 
 

@@ -20,7 +20,12 @@ from typing import Any
 
 from commands.actions import StepSpec
 from commands.config.snapshot_cfg import DiskRequest, SnapshotConfig
-from commands.create import choose_overlay, config_rewrite_step
+from commands.create import (
+    check_distinct_overlays,
+    choose_overlay,
+    chosen_disks,
+    config_rewrite_step,
+)
 from commands.domains import DiskEntry, Domain
 from commands.drivers.qmp import QmpError, UnsafePath, check_exec_path
 from commands.errors import UsageError
@@ -114,29 +119,11 @@ def _memory_choice(cmd: CreateSnapshot, snapcfg: SnapshotConfig | None) -> str:
 def plan_live_disks(domain: Domain, live: Live, snapcfg: SnapshotConfig | None,
                     name: str) -> list[LivePlan]:
     """What happens to each live disk; raises ``UsageError`` on anything that cannot work."""
-    default_kind = snapcfg.type if snapcfg and snapcfg.type else "internal"
-    requests = {d.vdev: d for d in snapcfg.disks} if snapcfg else {}
-    listed_only = bool(requests) and snapcfg is not None and snapcfg.type is None
-    for vdev in requests:
-        domain.disk(vdev)
-    plans: list[LivePlan] = []
-    for entry, disk in zip(domain.disks, live.disks, strict=True):
-        spec, request = entry.spec, requests.get(entry.spec.vdev)
-        if not spec.writable or not spec.target:
-            if request is not None:
-                raise UsageError(f"disk {spec.vdev!r} of domain {domain.name!r} is read-only "
-                                 "or empty and cannot be snapshotted")
-            continue
-        if listed_only and request is None:
-            continue
-        kind = (request.kind if request and request.kind else None) or (
-            "external" if request and request.overlay else default_kind)
-        plans.append(_plan_one(domain, live, entry, disk, kind, request, name))
-    if not plans:
-        raise UsageError(f"domain {domain.name!r} has no writable disk to snapshot")
-    overlays = [p.overlay for p in plans if p.overlay]
-    if len(set(overlays)) != len(overlays):
-        raise UsageError("two disks would share one overlay file")
+    if len(live.disks) != len(domain.disks):
+        raise ValueError("a live domain must describe each of its disks")
+    plans = [_plan_one(domain, live, entry, live.disks[index], kind, request, name)
+             for index, entry, request, kind in chosen_disks(domain, snapcfg)]
+    check_distinct_overlays([p.overlay for p in plans])
     return plans
 
 
