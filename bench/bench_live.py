@@ -8,8 +8,8 @@ alternately, by a minimal script that drives the same QMP steps over one connect
 - ``internal``: ``stop``, ``snapshot-save`` job (RAM into the first disk, both disks
   tagged), ``cont`` (xlsnap's default for a running QEMU);
 - ``external``: ``stop``, one ``transaction`` of two ``blockdev-snapshot-sync``,
-  ``migrate`` to a file (bandwidth limit lifted for it, then put back), ``cont`` (a
-  snapshot config with ``type="external"``).
+  ``migrate`` to a file whose descriptor is handed over with ``getfd`` (bandwidth limit
+  lifted for it, then put back), ``cont`` (a snapshot config with ``type="external"``).
 
 Paused time is measured from the ``stop`` reply to the ``cont`` reply (xlsnap records it
 in its ``domain-unpause`` step as ``paused_ms``; its "glue" is the part of it outside the
@@ -17,7 +17,8 @@ side effects: the ledger's intent and outcome records and the code between steps
 command time is the wall time of the whole process (interpreter start included), for
 xlsnap and for the script alike. The guest's RAM is filled with random bytes first
 (``--idle`` leaves it mostly zero, which QEMU's migration compresses away). Each round
-runs both, in alternating order; overhead is the median over rounds of xlsnap's time
+runs both, in alternating order, each after a ``sync`` (so that neither pays for
+writing back the other's 256 MiB); overhead is the median over rounds of xlsnap's time
 minus the script's in the same round.
 
 Usage::
@@ -52,7 +53,7 @@ QEMU = "qemu-system-x86_64"
 RAM_MIB = 256
 
 BASELINE = r'''
-import asyncio, json, sys, time
+import asyncio, json, os, sys, time
 from qemu.qmp import QMPClient
 
 async def main(sock, mode, tag, files):
@@ -77,7 +78,11 @@ async def main(sock, mode, tag, files):
             for i, (d, f) in enumerate(zip(["drv0", "drv1"], files[1:]))]})
         old = (await qmp.execute("query-migrate-parameters"))["max-bandwidth"]
         await qmp.execute("migrate-set-parameters", {"max-bandwidth": 1 << 40})
-        await qmp.execute("migrate", {"uri": f"exec:cat >> {files[0]}"})
+        fd = os.open(files[0], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        qmp.send_fd_scm(fd)
+        await qmp.execute("getfd", {"fdname": "m"})
+        os.close(fd)
+        await qmp.execute("migrate", {"uri": "fd:m"})
         while (await qmp.execute("query-migrate"))["status"] not in ("completed", "failed"):
             await asyncio.sleep(0.02)
         await qmp.execute("migrate-set-parameters", {"max-bandwidth": old})
@@ -173,7 +178,15 @@ def startup_ms(argv: list[str], rounds: int) -> float:
     return round(statistics.median(times), 1)
 
 
+def compile_sources() -> None:
+    """Byte-compile xlsnap as an install would: with ``PYTHONDONTWRITEBYTECODE`` set (as
+    here), every edited module would otherwise be compiled again on every run."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "commands", "ledger",
+                    "projections"], cwd=REPO, check=True)
+
+
 def bench(rounds: int, idle: bool, keep: bool) -> dict:
+    compile_sources()
     folder = Path(tempfile.mkdtemp(prefix="xlsnap-bench-live-"))
     proc, sock, disks = start_qemu(folder, idle)
     home, config_dir = folder / "home", folder / "xen"
@@ -192,6 +205,7 @@ def bench(rounds: int, idle: bool, keep: bool) -> dict:
                 "baseline_paused_ms", "baseline_command_ms")}
             for r in range(rounds):
                 for who in (("xlsnap", "baseline") if r % 2 == 0 else ("baseline", "xlsnap")):
+                    os.sync()
                     if who == "xlsnap":
                         extra = [str(ext_cfg)] if mode == "external" else []
                         rows["xlsnap_command_ms"].append(run_xlsnap(

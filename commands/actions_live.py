@@ -25,9 +25,10 @@ from typing import Any
 
 from commands.actions import Action, Evidence, Params, Tools, register
 from commands.drivers.process import DriverError, ProcessResult
-from commands.drivers.qmp import Qmp, QmpError, UnsafePath
+from commands.drivers.qmp import MIGRATION_FD, Qmp, QmpError, UnsafePath
 from commands.drivers.xl import DomainNotFound, XlError
 from commands.files import private_dir, remove_file
+from commands.memory import remember
 from commands.toolstacks.qemu import qemu_state
 
 #: Seconds to wait for a QEMU to exit after ``quit``, or for a new one's QMP socket.
@@ -60,6 +61,14 @@ def qmp_step(tools: Tools, socket: str, argv: list[str],
                                elapsed_ms(start), {"qmp": qmp.log})
         raise DriverError(result.stderr, result) from None
     return ProcessResult(argv, 0, "", "", elapsed_ms(start), {"qmp": qmp.log, **detail})
+
+
+def migration_argv(socket: str, command: str, path: str) -> list[str]:
+    """How a migration to (``migrate``) or from (``migrate-incoming``) a file is recorded:
+    the file's descriptor handed to QEMU (``getfd``), then the migration to ``fd:``."""
+    redirect = ">" if command == "migrate" else "<"
+    return [*qmp_argv(socket, "getfd", {"fdname": MIGRATION_FD}), redirect, path, ";",
+            *qmp_argv(socket, command, {"uri": f"fd:{MIGRATION_FD}"})]
 
 
 def ok_result(argv: list[str], **detail: Any) -> ProcessResult:
@@ -245,7 +254,7 @@ class MemorySave(Action):
     def argv(self, p: Params, tools: Tools) -> list[str]:
         if p["toolstack"] == "xen":
             return [tools.xl.binary, "save", "-p", p["domain"], p["path"]]
-        return qmp_argv(p["socket"], "migrate", {"uri": f"exec:cat >> {p['path']}"})
+        return migration_argv(p["socket"], "migrate", p["path"])
 
     def undo_argv(self, p: Params, tools: Tools) -> list[str]:
         argv = ["unlink", p["path"]]
@@ -317,11 +326,14 @@ def _migrated(qmp: Qmp, path: str) -> dict[str, Any]:
     old = qmp.execute("query-migrate-parameters").get("max-bandwidth")
     qmp.execute("migrate-set-parameters", {"max-bandwidth": UNTHROTTLED})
     try:
-        done = qmp.migrate_to_file(path)
+        done = qmp.migrate_to_file(path, digest=True)
     finally:
         if old is not None:
             qmp.execute("migrate-set-parameters", {"max-bandwidth": old})
-    return {"migration_ms": done.total_time_ms, "transferred": done.transferred}
+    hashed = done.sha256 is not None and done.size is not None and remember(
+        path, done.sha256, done.size)
+    return {"migration_ms": done.total_time_ms, "transferred": done.transferred,
+            "hashed_while_written": hashed}
 
 
 def remove_file_quietly(path: str) -> None:
@@ -361,7 +373,7 @@ class MemoryLoad(Action):
     name = "memory-load"
 
     def argv(self, p: Params, tools: Tools) -> list[str]:
-        return qmp_argv(p["socket"], "migrate-incoming", {"uri": f"exec:cat {p['path']}"})
+        return migration_argv(p["socket"], "migrate-incoming", p["path"])
 
     def do(self, p: Params, tools: Tools) -> ProcessResult:
         with tools.watch("restoring memory", None, None):

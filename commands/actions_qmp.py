@@ -110,9 +110,14 @@ def _live_file(q: Qmp, device: str) -> str | None:
 
 
 def _commit_active(q: Qmp, device: str, timeout: float = 600.0) -> None:
-    """Merge the live top of ``device`` into its backing file, which becomes live again."""
+    """Merge the live top of ``device`` into its backing file, which becomes live again.
+
+    A commit job of ours left by an earlier try (it failed, or xlsnap was killed while it
+    ran) is carried on, not started again: QEMU would refuse a second one.
+    """
     job = f"xlsnap-commit-{device}"
-    q.execute("block-commit", {"device": device, "job-id": job, "auto-dismiss": False})
+    if job not in {j["id"] for j in q.execute("query-jobs")}:
+        q.execute("block-commit", {"device": device, "job-id": job, "auto-dismiss": False})
     deadline = time.monotonic() + timeout
     completed = False
     while True:

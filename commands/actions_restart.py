@@ -16,6 +16,7 @@ from commands.actions import Action, Evidence, Params, Tools, register
 from commands.actions_live import (
     PROCESS_WAIT,
     elapsed_ms,
+    migration_argv,
     ok_result,
     qmp_argv,
     qmp_step,
@@ -168,8 +169,8 @@ class QemuQuit(Action):
         return qmp_argv(p["socket"], "quit")
 
     def undo_argv(self, p: Params, tools: Tools) -> list[str]:
-        return [*p["resume_argv"], ";", *qmp_argv(p["socket"], "migrate-incoming",
-                                                  {"uri": f"exec:cat {p['resume_from']}"})]
+        return [*p["resume_argv"], ";",
+                *migration_argv(p["socket"], "migrate-incoming", p["resume_from"])]
 
     def do(self, p: Params, tools: Tools) -> ProcessResult:
         start = time.perf_counter()

@@ -27,7 +27,7 @@ from commands.create import (
     config_rewrite_step,
 )
 from commands.domains import DiskEntry, Domain
-from commands.drivers.qmp import QmpError, UnsafePath, check_exec_path
+from commands.drivers.qmp import QmpError, UnsafePath, check_absolute
 from commands.errors import UsageError
 from commands.live_guard import run_guarded
 from commands.memory import with_memory_digest
@@ -170,7 +170,7 @@ def _memory_file(svc: Services, domain: Domain, live: Live, plans: list[LivePlan
         raise UsageError(f"folder of memory image {path} does not exist")
     if live.toolstack == "qemu":
         try:
-            check_exec_path(path)
+            check_absolute(path)
         except UnsafePath as exc:
             raise UsageError(str(exc)) from None
     return path

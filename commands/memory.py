@@ -2,12 +2,13 @@
 
 A memory image (``xl save`` output or a QEMU migration stream) is written to
 ``<home>/<uuid>/<name>.save``, a 0600 file in a 0700 folder, never through a link: QEMU's
-is created by the QMP driver with ``O_CREAT|O_EXCL`` (mode 0600) and appended to by
-``cat >>``; ``xl save`` creates its own under umask 077, after xlsnap checked that
+is created by the QMP driver with ``O_CREAT|O_EXCL`` (mode 0600) and its descriptor
+handed to QEMU; ``xl save`` creates its own under umask 077, after xlsnap checked that
 nothing is at that path in its private folder. (Creating the file first and letting a
 tool truncate it would make ext4 flush it on close, lengthening the pause.) Its sha256
-is taken after the domain runs again (hashing inside the pause would lengthen it), and
-memoised, so the metadata file, the ledger record and the step result hash it once.
+is memoised, so the metadata file, the ledger record and the step result hash it once:
+QEMU's image is hashed while QEMU writes it (``TailDigest``), ``xl save``'s after the
+domain runs again (hashing inside the pause would lengthen it).
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ def digest(path: str) -> tuple[str, int]:
     if key not in _DIGESTS:
         _DIGESTS[key] = sha256_file(path)
     return _DIGESTS[key], st.st_size
+
+
+def remember(path: str, sha256: str, size: int) -> bool:
+    """Take ``sha256`` as the digest of ``path`` if the file still has ``size`` bytes (it
+    was hashed while written); ``digest`` then needs no second pass."""
+    st = os.stat(path)
+    if st.st_size != size:
+        return False
+    _DIGESTS[(os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)] = sha256
+    return True
 
 
 def with_memory_digest(record: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 from commands.actions import StepSpec
-from commands.drivers.qmp import UnsafePath, check_exec_path
+from commands.drivers.qmp import UnsafePath, check_absolute
 from commands.errors import LedgerBlocked, UsageError
 from commands.files import sha256_file
 from commands.live_guard import run_guarded
@@ -141,7 +141,7 @@ def restart_plan(record: Record, live: Live, after: str, safety: str, safety_fil
     memory = record.get("memory_file") if record.get("memory") == "yes" else None
     for path in filter(None, (safety_file, memory)):
         try:
-            check_exec_path(path)
+            check_absolute(path)
         except UnsafePath as exc:
             raise UsageError(str(exc)) from None
     current = {d.device: (d.path, d.format) for _, d in disks}

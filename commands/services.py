@@ -9,7 +9,7 @@ from typing import Any
 from commands.actions import Tools
 from commands.domains import Domain
 from commands.drivers.qemu_img import QemuImg
-from commands.drivers.qmp import Qmp
+from commands.drivers.qmp import Qmp, QmpChannel
 from commands.drivers.xl import Xl
 from commands.errors import LedgerBlocked, UsageError
 from commands.files import private_dir
@@ -49,6 +49,7 @@ class Services:
         self._app: LedgerApp | None = None
         self._view: TreeView | None = None
         self._tools: Tools | None = None
+        self._channels: dict[str, QmpChannel] = {}
 
     @property
     def app(self) -> LedgerApp:
@@ -89,10 +90,17 @@ class Services:
             self._tools = Tools(
                 qemu_img=self.qemu_img,
                 xl=Xl(self.settings.xl, timeout, str(self.settings.xen_qmp_dir)),
-                qmp=lambda path: Qmp(path, command_timeout=timeout),
+                qmp=lambda path: Qmp(path, command_timeout=timeout, channel=self.channel(path)),
                 watch=default_watch(),
             )
         return self._tools
+
+    def channel(self, socket_path: str) -> QmpChannel:
+        """The one QMP channel of this command to ``socket_path`` (a toolstack may hold it)."""
+        found = self._channels.get(socket_path)
+        if found is None:
+            found = self._channels[socket_path] = QmpChannel(socket_path)
+        return found
 
     def say(self, message: str) -> None:
         """A ``--verbose`` note on stderr."""
@@ -107,6 +115,8 @@ class Services:
         self.view.catch_up()
 
     def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
         if self._view is not None:
             self._view.close()
         if self._app is not None:

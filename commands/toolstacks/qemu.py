@@ -15,7 +15,7 @@ from pathlib import Path
 
 from commands.domains import check_domain_name
 from commands.drivers.qmp import Qmp, QmpError, QmpUnavailable
-from commands.errors import UsageError
+from commands.errors import LedgerBlocked, UsageError
 from commands.toolstacks.base import (
     Live,
     LiveDisk,
@@ -61,12 +61,17 @@ class QemuToolstack:
         if not path.exists():
             raise NotReached(f"no QMP socket {path}")
         qmp = self.qmp(str(path))
+        qmp.channel.hold()  # this QEMU's socket is ours alone: one connection per command
         try:
             status = qmp.query_status()
             devices = qmp.query_block()
             uuid = str(qmp.execute("query-uuid").get("UUID", ""))
             memory = int(qmp.execute("query-memory-size-summary").get("base-memory", 0))
         except QmpUnavailable as exc:
+            if exc.error_class == "Timeout":  # connected, but no greeting: another client
+                raise LedgerBlocked(f"QMP socket {path} is busy: another client holds it "
+                                    "(another xlsnap command on this domain?); try again "
+                                    "when it is done") from None
             raise NotReached(f"QMP socket {path} does not answer: {exc}") from None
         except QmpError as exc:
             raise UsageError(f"QMP socket {path}: {exc.desc}") from None

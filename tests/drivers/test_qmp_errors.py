@@ -17,7 +17,7 @@ from commands.drivers.qmp import (
     QmpTimeout,
     QmpUnavailable,
     UnsafePath,
-    check_exec_path,
+    check_absolute,
 )
 
 GREETING = {"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""},
@@ -79,17 +79,15 @@ def test_a_command_without_reply_times_out(mute_server: Path) -> None:
     assert qmp.log[0]["execute"] == "query-status" and qmp.log[0]["ok"] is False
 
 
-@pytest.mark.parametrize("path", ["/var/lib/xlsnap/web/mem-1.save", "/a/b+c_d.e-f"])
-def test_safe_exec_paths_pass(path: str) -> None:
-    assert check_exec_path(path) == path
+@pytest.mark.parametrize("path", ["/var/lib/xlsnap/web/mem-1.save", "/a b;$(id)'x"])
+def test_absolute_paths_pass(path: str) -> None:
+    assert check_absolute(path) == path
 
 
-@pytest.mark.parametrize("path", ["mem.save", "/a b", "/a;b", "/a|b", "/a&b", "/a`b`",
-                                  "/$HOME", "/a*", "/a?b", "/a\nb", "/~", "/a'b", '/a"b',
-                                  "/a>b", "/a\\b", ""])
-def test_unsafe_exec_paths_are_refused(path: str) -> None:
-    with pytest.raises(UnsafePath):
-        check_exec_path(path)
+@pytest.mark.parametrize("path", ["mem.save", "a/b", "./x", ""])
+def test_relative_paths_are_refused(path: str) -> None:
+    with pytest.raises(UnsafePath, match="must be absolute"):
+        check_absolute(path)
 
 
 def test_overlay_refuses_an_existing_file_before_connecting(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import stat
@@ -12,6 +13,8 @@ import pytest
 
 from commands.drivers.qmp import (
     Overlay,
+    Qmp,
+    QmpChannel,
     QmpError,
     QmpJobFailed,
     QmpUnavailable,
@@ -152,14 +155,17 @@ def test_memory_to_a_file_and_back_through_incoming_defer(qemu_vms: VmFactory,
     qmp.stop()
     ram = src.pmemsave(tmp_path / "src.ram")
     image = tmp_path / "mem.save"
-    done = qmp.migrate_to_file(str(image))
+    done = qmp.migrate_to_file(str(image), digest=True)
     assert done.status == "completed" and done.transferred
+    assert (done.sha256, done.size) == (hashlib.sha256(image.read_bytes()).hexdigest(),
+                                        image.stat().st_size)   # hashed while written
     assert qmp.query_status().status == "postmigrate"
     assert stat.S_IMODE(image.stat().st_mode) == 0o600
     assert image.read_bytes()[:4] == b"QEVM"
-    assert [e["execute"] for e in qmp.log] == ["stop", "migrate", "query-migrate",
+    assert [e["execute"] for e in qmp.log] == ["stop", "getfd", "migrate", "query-migrate",
                                                "query-status"]
-    assert qmp.log[1]["arguments"] == {"uri": f"exec:cat >> {image}"}
+    assert qmp.log[1]["arguments"] == {"fdname": "xlsnap-migration"}
+    assert qmp.log[2]["arguments"] == {"uri": "fd:xlsnap-migration"}
     src.kill()                                   # as after a crash: its disks are free
 
     dst = qemu_vms(disks=src.disks, name="dst", incoming=True)
@@ -203,14 +209,42 @@ def test_a_busy_socket_is_unavailable(qemu_vms: VmFactory) -> None:
     assert vm.qmp().query_status().running       # free again once the holder left
 
 
-def test_unsafe_paths_are_refused_before_anything_is_sent(qemu_vms: VmFactory,
-                                                          tmp_path: Path) -> None:
+def test_relative_paths_are_refused_before_anything_is_sent(qemu_vms: VmFactory,
+                                                            tmp_path: Path) -> None:
     qmp = qemu_vms(disks=1).qmp()
-    for bad in (f"{tmp_path}/a b", f"{tmp_path}/x;rm -rf ~", "relative/mem.save",
-                f"{tmp_path}/$(id)", f"{tmp_path}/a'b"):
-        with pytest.raises(UnsafePath):
+    for bad in ("relative/mem.save", "mem.save"):
+        with pytest.raises(UnsafePath, match="must be absolute"):
             qmp.migrate_to_file(bad)
-    assert qmp.log == [] and list(tmp_path.glob("x*")) == []
+    assert qmp.log == []
+
+
+def test_a_memory_image_path_is_never_shell_text(qemu_vms: VmFactory, tmp_path: Path) -> None:
+    """The file is opened by us and passed to QEMU: quotes, spaces and ``$(...)`` are
+    just characters of a file name."""
+    vm = qemu_vms(disks=1)
+    qmp = vm.qmp()
+    qmp.stop()
+    odd = tmp_path / "a b;$(touch pwned)'\"x.save"
+    done = qmp.migrate_to_file(str(odd))
+    assert done.status == "completed"
+    assert odd.read_bytes()[:4] == b"QEVM"
+    assert sorted(p.name for p in tmp_path.iterdir() if "pwned" in p.name) == [odd.name]
+    assert not (Path.cwd() / "pwned").exists()
+    with pytest.raises(FileExistsError):              # never overwritten
+        qmp.migrate_to_file(str(odd))
+
+
+def test_a_refused_migration_leaves_no_file_and_no_descriptor(qemu_vms: VmFactory,
+                                                             tmp_path: Path) -> None:
+    vm = qemu_vms(disks=1, incoming=True)             # it cannot migrate out
+    qmp = vm.qmp()
+    image = tmp_path / "mem.save"
+    with pytest.raises(QmpError, match="incoming migration"):
+        qmp.migrate_to_file(str(image))
+    assert not image.exists()
+    fds = Path(f"/proc/{vm.process.pid}/fd")
+    assert not [f for f in fds.iterdir() if "mem.save" in os.readlink(f)]   # closefd'd
+    assert [e["execute"] for e in qmp.log][-2:] == ["migrate", "closefd"]
 
 
 def test_quit_hangs_up_cleanly_and_memsave_reads_virtual_memory(qemu_vms: VmFactory,
@@ -224,8 +258,78 @@ def test_quit_hangs_up_cleanly_and_memsave_reads_virtual_memory(qemu_vms: VmFact
         qmp.query_status()
 
 
+def test_a_held_channel_serves_every_call_on_one_connection(qemu_vms: VmFactory) -> None:
+    vm = qemu_vms(disks=1)
+    channel = QmpChannel(str(vm.qmp_path))
+    channel.hold()
+    first, second = (Qmp(str(vm.qmp_path), channel=channel) for _ in range(2))
+    assert first.query_status().running
+    with pytest.raises(QmpError, match="does not exist"):  # QEMU refused: still connected
+        second.delete_internal("drv0", "no-such-tag")
+    first.stop()
+    assert not second.query_status().running
+    assert channel.connects == 1
+    assert [e["execute"] for e in first.log] == ["query-status", "stop"]   # a log each
+    with pytest.raises(QmpUnavailable, match="no QMP greeting"):  # held: others must wait
+        vm.qmp(connect_timeout=0.3).query_status()
+    channel.close()
+    assert vm.qmp().query_status().status == "paused"  # free again once closed
+
+
+def test_an_unheld_channel_connects_for_each_call(qemu_vms: VmFactory) -> None:
+    vm = qemu_vms(disks=1)
+    qmp = vm.qmp()
+    qmp.query_status()
+    qmp.query_block()
+    assert qmp.channel.connects == 2
+    assert vm.qmp(connect_timeout=1).query_status().running  # nothing left connected
+
+
+def test_a_held_channel_reconnects_after_quit_to_the_next_qemu(qemu_vms: VmFactory) -> None:
+    vm = qemu_vms(disks=1, name="a")
+    channel = QmpChannel(str(vm.qmp_path))
+    channel.hold()
+    qmp = Qmp(str(vm.qmp_path), channel=channel)
+    qmp.query_status()
+    qmp.execute("quit")
+    assert vm.process.wait(timeout=10) == 0
+    vm.qmp_path.unlink(missing_ok=True)
+    again = qemu_vms(disks=1, name="a")              # a new QEMU on the same socket path
+    assert again.qmp_path == vm.qmp_path
+    assert qmp.query_status().running and channel.connects == 2
+    channel.close()
+
+
 def test_start_vm_kills_qemu_even_when_the_block_fails(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         with start_vm(tmp_path, 1) as vm:
             raise RuntimeError("boom")
     assert vm.process.poll() is not None
+
+
+def test_undoing_an_overlay_carries_on_a_commit_job_left_by_an_earlier_try(
+        qemu_vms: VmFactory, tmp_path: Path) -> None:
+    """xlsnap killed while committing an overlay back leaves its job in QEMU (it is not
+    auto-dismissed); the next try (``recover``) must finish that job, not start another,
+    which QEMU would refuse ("Need a root block node")."""
+    from commands.actions import Tools
+    from commands.actions_qmp import LiveExternalSnapshot
+    from commands.drivers.qemu_img import QemuImg
+
+    vm = qemu_vms(disks=1)
+    qmp = vm.qmp()
+    overlay = tmp_path / "disk0.s1.qcow2"
+    qmp.snapshot_external([Overlay("disk0", str(overlay), "top")])
+    vm.qemu_io("drv0", "write -P 0x5a 0 64k")
+    qmp.execute("block-commit", {"device": "drv0", "job-id": "xlsnap-commit-drv0",
+                                 "auto-dismiss": False})      # the killed try's job
+    with pytest.raises(QmpError, match="Need a root block node"):
+        qmp.execute("block-commit", {"device": "drv0", "job-id": "other"})
+    params = {"socket": str(vm.qmp_path), "tag": "s1", "external": [
+        {"device": "drv0", "node": "disk0", "overlay": str(overlay), "snapshot_node": "top"}]}
+    tools = Tools(qemu_img=QemuImg("qemu-img", 30.0), qmp=Qmp)
+    result = LiveExternalSnapshot().undo(params, tools)
+    assert result.detail["committed"] == ["drv0"]
+    assert [d.filename for d in qmp.query_block()] == [str(vm.disks[0])]
+    assert not overlay.exists() and qmp.execute("query-jobs") == []
+    assert vm.has_pattern("drv0", 0x5a)                  # the overlay's writes were kept

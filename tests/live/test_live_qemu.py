@@ -7,6 +7,7 @@ and in RAM (its shared backing file), reverts, and proves both are as they were.
 from __future__ import annotations
 
 import json
+import socket
 import stat
 
 import pytest
@@ -189,6 +190,21 @@ def test_bad_input_is_refused_with_nothing_changed(live: LiveDomain) -> None:
     assert usage.code == 2 and "'bogus' is not one of auto, xen, qemu, offline" in usage.err
     assert live.tags() == {"drv0": (), "drv1": ()} and live.status() == "running"
     assert not any(live.home.rglob("*.save")) if live.home.exists() else True
+
+
+def test_a_busy_qmp_socket_is_refused_with_nothing_changed(live: LiveDomain) -> None:
+    """xlsnap holds a QEMU's socket for a whole command, so a second client waits for the
+    greeting; when it does not come, the command says so (exit 3), not "unknown domain"."""
+    assert live.xlsnap("snapshot-create", "-n", "s1", "web").code == 0
+    before = len(live.events())
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as holder:
+        holder.connect(str(live.socket))
+        holder.recv(4096)                              # the greeting: this client is served
+        run = live.xlsnap("snapshot-create", "-n", "s2", "web")
+    assert run.code == 3, run.err
+    assert len(run.err.strip().splitlines()) == 1 and "is busy" in run.err, run.err
+    assert len(live.events()) == before
+    assert live.tags() == {"drv0": ("s1",), "drv1": ("s1",)} and live.status() == "running"
 
 
 def test_list_shows_state_and_disk_only(live: LiveDomain) -> None:
