@@ -28,7 +28,6 @@ from commands.drivers.process import DriverError, ProcessResult
 from commands.drivers.qmp import MIGRATION_FD, Qmp, QmpError, UnsafePath
 from commands.drivers.xl import DomainNotFound, XlError
 from commands.files import private_dir, remove_file
-from commands.memory import remember
 from commands.toolstacks.qemu import qemu_state
 
 #: Seconds to wait for a QEMU to exit after ``quit``, or for a new one's QMP socket.
@@ -326,14 +325,11 @@ def _migrated(qmp: Qmp, path: str) -> dict[str, Any]:
     old = qmp.execute("query-migrate-parameters").get("max-bandwidth")
     qmp.execute("migrate-set-parameters", {"max-bandwidth": UNTHROTTLED})
     try:
-        done = qmp.migrate_to_file(path, digest=True)
+        done = qmp.migrate_to_file(path)
     finally:
         if old is not None:
             qmp.execute("migrate-set-parameters", {"max-bandwidth": old})
-    hashed = done.sha256 is not None and done.size is not None and remember(
-        path, done.sha256, done.size)
-    return {"migration_ms": done.total_time_ms, "transferred": done.transferred,
-            "hashed_while_written": hashed}
+    return {"migration_ms": done.total_time_ms, "transferred": done.transferred}
 
 
 def remove_file_quietly(path: str) -> None:

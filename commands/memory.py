@@ -6,9 +6,9 @@ is created by the QMP driver with ``O_CREAT|O_EXCL`` (mode 0600) and its descrip
 handed to QEMU; ``xl save`` creates its own under umask 077, after xlsnap checked that
 nothing is at that path in its private folder. (Creating the file first and letting a
 tool truncate it would make ext4 flush it on close, lengthening the pause.) Its sha256
-is memoised, so the metadata file, the ledger record and the step result hash it once:
-QEMU's image is hashed while QEMU writes it (``TailDigest``), ``xl save``'s after the
-domain runs again (hashing inside the pause would lengthen it).
+is taken after the domain runs again (hashing inside the pause, even in a thread while
+QEMU writes, lengthens it), and memoised, so the metadata file, the ledger record and
+the step result hash it once.
 """
 
 from __future__ import annotations
@@ -28,16 +28,6 @@ def digest(path: str) -> tuple[str, int]:
     if key not in _DIGESTS:
         _DIGESTS[key] = sha256_file(path)
     return _DIGESTS[key], st.st_size
-
-
-def remember(path: str, sha256: str, size: int) -> bool:
-    """Take ``sha256`` as the digest of ``path`` if the file still has ``size`` bytes (it
-    was hashed while written); ``digest`` then needs no second pass."""
-    st = os.stat(path)
-    if st.st_size != size:
-        return False
-    _DIGESTS[(os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)] = sha256
-    return True
 
 
 def with_memory_digest(record: dict[str, Any]) -> dict[str, Any]:

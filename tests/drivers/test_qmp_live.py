@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import stat
@@ -155,10 +154,8 @@ def test_memory_to_a_file_and_back_through_incoming_defer(qemu_vms: VmFactory,
     qmp.stop()
     ram = src.pmemsave(tmp_path / "src.ram")
     image = tmp_path / "mem.save"
-    done = qmp.migrate_to_file(str(image), digest=True)
+    done = qmp.migrate_to_file(str(image))
     assert done.status == "completed" and done.transferred
-    assert (done.sha256, done.size) == (hashlib.sha256(image.read_bytes()).hexdigest(),
-                                        image.stat().st_size)   # hashed while written
     assert qmp.query_status().status == "postmigrate"
     assert stat.S_IMODE(image.stat().st_mode) == 0o600
     assert image.read_bytes()[:4] == b"QEVM"
