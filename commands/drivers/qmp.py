@@ -21,6 +21,7 @@ overlay file, and a failed ``snapshot-load`` leaves the VM stopped in ``restore-
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import time
@@ -220,9 +221,9 @@ class QmpChannel:
     async def _connect(self) -> QMPClient:
         import asyncio
 
-        from qemu.qmp import ConnectError, QMPClient
+        from qemu.qmp import ConnectError
 
-        client = QMPClient(self.name)
+        client = _client_class()(self.name)
         try:
             await asyncio.wait_for(client.connect(self.socket_path), self.connect_timeout)
         except TimeoutError:
@@ -244,6 +245,32 @@ class QmpChannel:
             await asyncio.wait_for(client.disconnect(), self.connect_timeout)
         except (QMPError, OSError, EOFError, TimeoutError):
             pass  # the server hung up first (e.g. after ``quit``): nothing to undo
+
+
+@functools.cache
+def _client_class() -> type[QMPClient]:
+    """``QMPClient`` whose message hooks format a message only for debug logging.
+
+    The library's hooks (``_cb_inbound``/``_cb_outbound``, meant to be overridden) log
+    every message at debug level, pretty-printing it first even when nothing logs it:
+    milliseconds for each ``query-block`` of disks with many snapshots.
+    """
+    import logging
+
+    from qemu.qmp import QMPClient
+
+    class QuietClient(QMPClient):
+        def _cb_outbound(self, msg: Any) -> Any:
+            if self.logger.isEnabledFor(logging.DEBUG):
+                self.logger.debug("--> %s", msg)
+            return msg
+
+        def _cb_inbound(self, msg: Any) -> Any:
+            if self.logger.isEnabledFor(logging.DEBUG):
+                self.logger.debug("<-- %s", msg)
+            return msg
+
+    return QuietClient
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import stat
@@ -330,3 +331,23 @@ def test_undoing_an_overlay_carries_on_a_commit_job_left_by_an_earlier_try(
     assert [d.filename for d in qmp.query_block()] == [str(vm.disks[0])]
     assert not overlay.exists() and qmp.execute("query-jobs") == []
     assert vm.has_pattern("drv0", 0x5a)                  # the overlay's writes were kept
+
+
+def test_messages_are_formatted_only_when_debug_logging_wants_them(
+        qemu_vms: VmFactory, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """qemu.qmp pretty-prints every message for a debug log line, wanted or not: with
+    many snapshots a query-block costs milliseconds. Ours formats only for a debug log."""
+    from qemu.qmp.message import Message
+
+    formatted: list[int] = []
+    original = Message.__str__
+    monkeypatch.setattr(Message, "__str__", lambda m: formatted.append(1) or original(m))
+    qmp = qemu_vms(disks=2).qmp()
+    caplog.set_level(logging.INFO, logger="qemu.qmp")
+    assert len(qmp.query_block()) == 2
+    assert formatted == []
+    caplog.set_level(logging.DEBUG, logger="qemu.qmp")
+    qmp.query_block()
+    assert formatted and any('"execute": "query-block"' in r.getMessage()
+                             for r in caplog.records)
