@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from commands.drivers.process import ProcessResult
 from commands.drivers.qemu_img import QemuImg
@@ -43,8 +43,7 @@ class StepSpec:
         return cls(str(data["action"]), str(data["target"]), dict(data.get("params", {})))
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(NamedTuple):
     """What a probe saw: ``happened`` is None when reality cannot tell."""
 
     happened: bool | None

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from commands.config.disk_spec import DiskSpec, format_disk_spec
 from commands.config.snapshot_cfg import DiskRequest, SnapshotConfig, load_snapshot_cfg
@@ -32,8 +31,7 @@ STOPPED_STATE = {"state": "shutoff", "running": False, "blocked": False, "paused
                  "shutdown": True, "dying": False}
 
 
-@dataclass(frozen=True)
-class DiskPlan:
+class DiskPlan(NamedTuple):
     """What happens to one disk: an internal tag in ``path``, or an overlay on top of it."""
 
     entry: DiskEntry

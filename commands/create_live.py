@@ -15,8 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from commands.actions import StepSpec
 from commands.config.snapshot_cfg import DiskRequest, SnapshotConfig
@@ -42,8 +41,7 @@ from commands.toolstacks.xen import with_qmp_disks
 SNAPSHOTTABLE = ("running", "blocked", "paused")
 
 
-@dataclass(frozen=True)
-class LivePlan:
+class LivePlan(NamedTuple):
     """One live disk's part: an internal tag, or an overlay that becomes the live disk."""
 
     entry: DiskEntry

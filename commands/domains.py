@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from commands.config.disk_spec import DiskSpec, parse_disk_spec
 from commands.config.xlcfg import XlConfig, load_xl_cfg
@@ -16,8 +16,7 @@ _DOMAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,63}")
 NAMELESS_UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://xlsnap.invalid/domain-name")
 
 
-@dataclass(frozen=True)
-class DiskEntry:
+class DiskEntry(NamedTuple):
     """One disk of a domain and where its spec stands in the config text.
 
     ``span`` is None for a disk that a toolstack reported (a running domain's disk)
@@ -28,8 +27,7 @@ class DiskEntry:
     span: tuple[int, int] | None
 
 
-@dataclass(frozen=True)
-class Domain:
+class Domain(NamedTuple):
     """A domain as its xl.cfg file describes it, or as a toolstack reports it.
 
     A running domain found by a toolstack (see ``commands.toolstacks``) may have no

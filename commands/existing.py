@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from commands.domains import Domain
 from commands.drivers.qemu_img import QemuImg, QemuImgError
@@ -20,8 +19,7 @@ def image_error(device: str, path: str, exc: QemuImgError) -> XlsnapError:
     return UsageError(f"disk {device!r}: cannot read image {path}: {exc}")
 
 
-@dataclass(frozen=True)
-class TaggedDisk:
+class TaggedDisk(NamedTuple):
     """One disk of an internal snapshot, its tag checked to be there exactly once."""
 
     device: str

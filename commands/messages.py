@@ -1,12 +1,11 @@
-"""Commands: imperative requests a user makes, as frozen dataclasses."""
+"""Commands: imperative requests a user makes, as immutable named tuples."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class CreateSnapshot:
+class CreateSnapshot(NamedTuple):
     """Take a snapshot of ``domain``: named, or from a snapshot config file.
 
     ``disk_only`` leaves a running domain's memory out (a crash-consistent snapshot).
@@ -18,8 +17,7 @@ class CreateSnapshot:
     disk_only: bool = False
 
 
-@dataclass(frozen=True)
-class RevertSnapshot:
+class RevertSnapshot(NamedTuple):
     """Bring the domain's disks, and memory if it has some, back to snapshot ``name``.
 
     ``state`` (``running``/``paused``) is the state after the revert (default: the
@@ -33,8 +31,7 @@ class RevertSnapshot:
     force: bool = False
 
 
-@dataclass(frozen=True)
-class DeleteSnapshot:
+class DeleteSnapshot(NamedTuple):
     """Remove snapshot ``name`` and every file that belongs to it."""
 
     domain: str

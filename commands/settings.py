@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT_HOME = Path("/var/lib/xen/snapshots")
 DEFAULT_CONFIG_DIR = Path("/etc/xen")
@@ -22,8 +22,7 @@ def default_home() -> Path:
     return Path(state) / "xlsnap"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Resolved locations and choices: the state folder, the ledger, the domain
     configs, which toolstack reaches domains, and where QMP sockets are."""
 

@@ -21,7 +21,7 @@ import hashlib
 import sqlite3
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ledger.merkle import leaf_hash
 
@@ -37,8 +37,7 @@ class MalformedRow(ValueError):
     """A stored row whose fields have the wrong types or sizes to be an event."""
 
 
-@dataclass(frozen=True)
-class StoredRow:
+class StoredRow(NamedTuple):
     """One row of the events table, as stored."""
 
     position: int

@@ -15,8 +15,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -38,8 +37,7 @@ _SNAPSHOT_COLUMNS = ("domain_id, name, parent, created_at, position, kind, state
                      "complete, record")
 
 
-@dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(NamedTuple):
     domain_id: str
     position: int
     version: int

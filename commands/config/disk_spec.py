@@ -8,7 +8,7 @@ Deprecated prefixes (``phy:``, ``tap:aio:``, ``qcow2:``...) are understood.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from commands.config.xlcfg import quoted
 from commands.errors import ConfigError
@@ -36,8 +36,7 @@ _OPPOSITE = {"discard": "no-discard", "no-discard": "discard",
              "trusted": "untrusted", "untrusted": "trusted"}
 
 
-@dataclass(frozen=True)
-class DiskSpec:
+class DiskSpec(NamedTuple):
     """One guest disk as xl reads it; ``target`` None means an empty cdrom drive."""
 
     vdev: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from commands.config.xlcfg import Setting, XlConfig, load_xl_cfg, quoted
 from commands.errors import ConfigError
@@ -22,8 +22,7 @@ _WS = " \t\n\r"
 _MAX_EPOCH = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class DiskRequest:
+class DiskRequest(NamedTuple):
     """What to do with one disk: its kind (None = the snapshot's) and overlay path."""
 
     vdev: str
@@ -32,8 +31,7 @@ class DiskRequest:
     overlay_format: str = "qcow2"
 
 
-@dataclass(frozen=True)
-class SnapshotConfig:
+class SnapshotConfig(NamedTuple):
     """A snapshot config file's request; creation_time is recorded, never trusted."""
 
     name: str | None

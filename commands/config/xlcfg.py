@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from commands.errors import ConfigError
 
@@ -43,8 +43,7 @@ def quoted(text: str, limit: int = _MESSAGE_LIMIT) -> str:
     return repr(text)
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """One key's final value, the line of its last statement and its items' spans."""
 
     key: str
@@ -53,8 +52,7 @@ class Setting:
     items: tuple[Span, ...]
 
 
-@dataclass(frozen=True)
-class XlConfig:
+class XlConfig(NamedTuple):
     """A parsed xl.cfg file: its settings plus the source, for messages and rewrites."""
 
     path: str
@@ -106,8 +104,7 @@ def _error(path: str, text: str, line: int, problem: str) -> ConfigError:
     return ConfigError(f"{path}:{line}: {problem}: {quoted(_line_text(text, line))}")
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     kind: str  # ident, string, number, op ('=', '+=', '[', ']', ',', ';'), newline, eof
     start: int
     end: int

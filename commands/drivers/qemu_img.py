@@ -7,15 +7,14 @@ read from ``info`` just before; ``-c`` accepts duplicate names, so callers check
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from commands.drivers.process import DriverError, ProcessResult, run
 
 QEMU_IMG = "qemu-img"
 
 
-@dataclass(frozen=True)
-class InternalTag:
+class InternalTag(NamedTuple):
     """One internal snapshot stored in a qcow2 image."""
 
     id: str
@@ -24,8 +23,7 @@ class InternalTag:
     date_sec: int
 
 
-@dataclass(frozen=True)
-class ImageInfo:
+class ImageInfo(NamedTuple):
     """The facts of ``qemu-img info --output=json`` that xlsnap relies on."""
 
     path: str

@@ -27,8 +27,7 @@ import stat
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:  # asyncio and qemu.qmp load on first use: most commands never talk QMP
     import asyncio
@@ -83,16 +82,14 @@ class UnsafePath(ValueError):
     """A path QEMU would be given that is not absolute."""
 
 
-@dataclass(frozen=True)
-class VmStatus:
+class VmStatus(NamedTuple):
     """``query-status``: QEMU's run state (``running``, ``paused``, ``restore-vm``...)."""
 
     status: str
     running: bool
 
 
-@dataclass(frozen=True)
-class BlockDevice:
+class BlockDevice(NamedTuple):
     """One drive with a medium, from ``query-block``."""
 
     device: str
@@ -105,8 +102,7 @@ class BlockDevice:
     qdev: str = ""
 
 
-@dataclass(frozen=True)
-class Overlay:
+class Overlay(NamedTuple):
     """One ``blockdev-snapshot-sync`` action: ``node_name`` gets a new qcow2 on top."""
 
     node_name: str
@@ -114,8 +110,7 @@ class Overlay:
     snapshot_node_name: str
 
 
-@dataclass(frozen=True)
-class Migration:
+class Migration(NamedTuple):
     """The end of a migration to or from a file."""
 
     status: str

@@ -21,7 +21,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from commands.drivers.process import DriverError, ProcessResult, run
 
@@ -77,8 +77,7 @@ class DomainState(enum.Enum):
         return cls.RUNNING
 
 
-@dataclass(frozen=True)
-class DomainInfo:
+class DomainInfo(NamedTuple):
     """One row of ``xl list``."""
 
     name: str
@@ -93,8 +92,7 @@ class DomainInfo:
         return DomainState.from_flags(self.flags)
 
 
-@dataclass(frozen=True)
-class XlDisk:
+class XlDisk(NamedTuple):
     """One ``config.disks[]`` entry of ``xl list -l``, defaults filled in as libxl's."""
 
     pdev_path: str | None

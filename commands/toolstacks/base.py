@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from commands.config.disk_spec import DiskSpec
 from commands.domains import DiskEntry, Domain, load_domain, name_uuid
@@ -28,8 +27,7 @@ class NotReached(Exception):
     """This toolstack does not reach the domain; the message says why (for ``--verbose``)."""
 
 
-@dataclass(frozen=True)
-class LiveDisk:
+class LiveDisk(NamedTuple):
     """One disk of a running domain as its device model has it open."""
 
     vdev: str            # the domain's name for it (xvda; a QEMU device id when no config)
@@ -41,8 +39,7 @@ class LiveDisk:
     snapshots: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Live:
+class Live(NamedTuple):
     """A running domain: toolstack, state, QMP socket, live disks and how to restart it."""
 
     toolstack: str
@@ -59,8 +56,7 @@ class Live:
         return self.state in RUNNING_STATES
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """A domain resolved by one toolstack; ``live`` is None for a stopped domain."""
 
     domain: Domain
