@@ -1,15 +1,12 @@
 """A small synchronous facade over QEMU's own QMP library (``qemu.qmp``).
 
-Each public call runs its commands with timeouts over a ``QmpChannel``. A channel
-opens one connection per call and closes it (the QMP socket serves one client at a
-time), unless it is *held*: then one connection serves every call until ``close()``,
-which saves a connect and QMP's capabilities handshake per call. Hold a channel only
-when nothing else needs the socket meanwhile: libxl talks to ``qmp-libxl-<domid>``
-itself during ``xl save`` and friends, so Xen's sockets are never held. Every command
+Each public call runs its commands with timeouts over a ``QmpChannel`` (its own,
+connecting per call, or one a command holds open: see ``qmp_channel``). Every command
 sent is appended to ``Qmp.log`` (a list of dicts) so a handler can record the exact
-commands in the ledger. Facts this module relies on were checked against QEMU 7.2 (see the tests in
-tests/drivers/): e.g. ``blockdev-snapshot-sync`` silently overwrites an existing
-overlay file, and a failed ``snapshot-load`` leaves the VM stopped in ``restore-vm``.
+commands in the ledger. Facts this module relies on were checked against QEMU 7.2 (see
+the tests in tests/drivers/): e.g. ``blockdev-snapshot-sync`` silently overwrites an
+existing overlay file, and a failed ``snapshot-load`` leaves the VM stopped in
+``restore-vm``.
 
     qmp = Qmp("/run/vm/qmp.sock")
     qmp.stop()
@@ -21,7 +18,6 @@ overlay file, and a failed ``snapshot-load`` leaves the VM stopped in ``restore-
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import stat
 import time
@@ -29,57 +25,30 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-if TYPE_CHECKING:  # asyncio and qemu.qmp load on first use: most commands never talk QMP
-    import asyncio
+from commands.drivers.qmp_channel import DEFAULT_CONNECT_TIMEOUT, QmpChannel
+from commands.drivers.qmp_errors import (
+    QmpError,
+    QmpJobFailed,
+    QmpMigrationFailed,
+    QmpTimeout,
+    QmpUnavailable,
+    UnsafePath,
+)
 
+if TYPE_CHECKING:  # qemu.qmp loads on first use: most commands never talk QMP
     from qemu.qmp import QMPClient
+
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "MIGRATION_FD", "BlockDevice", "Migration", "Overlay",
+           "Qmp", "QmpChannel", "QmpError", "QmpJobFailed", "QmpMigrationFailed",
+           "QmpTimeout", "QmpUnavailable", "UnsafePath", "VmStatus", "check_absolute"]
 
 T = TypeVar("T")
 
-DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_COMMAND_TIMEOUT = 30.0
 DEFAULT_JOB_TIMEOUT = 600.0
 POLL_INTERVAL = 0.02
-_POLLS = frozenset({"query-jobs", "query-migrate"})
 #: The name under which a memory image's file descriptor is handed to QEMU (``getfd``).
 MIGRATION_FD = "xlsnap-migration"
-
-
-class QmpError(Exception):
-    """QEMU refused a command; ``error_class`` and ``desc`` are QMP's own words."""
-
-    def __init__(self, desc: str, error_class: str = "GenericError",
-                 command: str = "", arguments: dict[str, Any] | None = None) -> None:
-        super().__init__(desc)
-        self.desc = desc
-        self.error_class = error_class
-        self.command = command
-        self.arguments = arguments or {}
-
-    def summary(self) -> dict[str, object]:
-        """The part worth recording in the ledger."""
-        return {"command": self.command, "arguments": self.arguments,
-                "error_class": self.error_class, "desc": self.desc}
-
-
-class QmpUnavailable(QmpError):
-    """No QMP conversation: socket missing, refused, busy (no greeting) or connection lost."""
-
-
-class QmpTimeout(QmpUnavailable):
-    """A command, job or migration gave no answer in time (its outcome is unknown)."""
-
-
-class QmpJobFailed(QmpError):
-    """A job (``snapshot-save``/``-load``/``-delete``) concluded with an error."""
-
-
-class QmpMigrationFailed(QmpError):
-    """A migration (to or from a file) ended in status ``failed`` or ``cancelled``."""
-
-
-class UnsafePath(ValueError):
-    """A path QEMU would be given that is not absolute."""
 
 
 class VmStatus(NamedTuple):
@@ -124,163 +93,6 @@ def check_absolute(path: str) -> str:
     if not os.path.isabs(path):
         raise UnsafePath(f"refusing path {path!r}: it must be absolute")
     return path
-
-
-class QmpChannel:
-    """The connection to one QMP socket and the event loop it lives on.
-
-    Unheld, each ``run`` connects, converses and disconnects. Held (``hold()``), the
-    connection stays open after a call that went well and serves the next one; it is
-    closed by ``close()``, after ``quit``, and after any call that timed out, lost the
-    connection or was interrupted (the next call then connects afresh).
-    """
-
-    def __init__(self, socket_path: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                 name: str = "xlsnap") -> None:
-        self.socket_path = str(socket_path)
-        self.connect_timeout = connect_timeout
-        self.name = name
-        self.held = False
-        self.connects = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: QMPClient | None = None
-        self._ending = False
-
-    def hold(self) -> None:
-        """Keep the connection open between calls, until ``close()`` (at exit at the latest:
-        a loop left to the garbage collector would print its tasks' errors)."""
-        if not self.held:
-            import atexit
-
-            atexit.register(self.close)
-        self.held = True
-
-    def ending(self) -> None:
-        """The command being sent ends the connection (``quit``): drop it afterwards."""
-        self._ending = True
-
-    def run(self, steps: Callable[[QMPClient], Awaitable[T]], total: float) -> T:
-        """Run ``steps`` on a connected client within ``total`` seconds."""
-        import asyncio
-
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        loop = self._loop
-        task = loop.create_task(asyncio.wait_for(self._converse(steps), total))
-        keep = False
-        try:
-            result = loop.run_until_complete(task)
-            keep = True
-            return result
-        except TimeoutError:
-            raise QmpTimeout(f"QMP conversation on {self.socket_path} took over {total:g}s",
-                             "Timeout") from None
-        except QmpUnavailable:
-            raise
-        except QmpError:
-            keep = True  # QEMU answered (it refused): the connection is sound
-            raise
-        finally:
-            if not task.done():  # interrupted from outside (a signal): stop the steps first
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    loop.run_until_complete(task)
-            if not (keep and self.held) or self._ending:
-                self.close()
-
-    def close(self) -> None:
-        """Disconnect (if connected) and close the event loop."""
-        loop, client = self._loop, self._client
-        self._loop = self._client = None
-        self._ending = False
-        if loop is None:
-            return
-        try:
-            if client is not None:
-                loop.run_until_complete(self._disconnect(client))
-        finally:
-            _close_loop(loop)
-
-    async def _converse(self, steps: Callable[[QMPClient], Awaitable[T]]) -> T:
-        from qemu.qmp.protocol import Runstate
-
-        client = self._client
-        if client is None or client.runstate != Runstate.RUNNING:
-            if client is not None:
-                await self._disconnect(client)
-            self._client = None
-            client = await self._connect()
-            self._client = client
-        return await steps(client)
-
-    async def _connect(self) -> QMPClient:
-        import asyncio
-
-        from qemu.qmp import ConnectError
-
-        client = _client_class()(self.name)
-        try:
-            await asyncio.wait_for(client.connect(self.socket_path), self.connect_timeout)
-        except TimeoutError:
-            raise QmpUnavailable(f"no QMP greeting on {self.socket_path} within "
-                                 f"{self.connect_timeout:g}s (busy with another client?)",
-                                 "Timeout") from None
-        except ConnectError as exc:
-            raise QmpUnavailable(f"cannot connect to QMP socket {self.socket_path}: "
-                                 f"{exc.exc}", "ConnectError") from None
-        self.connects += 1
-        return client
-
-    async def _disconnect(self, client: QMPClient) -> None:
-        import asyncio
-
-        from qemu.qmp import QMPError
-
-        try:
-            await asyncio.wait_for(client.disconnect(), self.connect_timeout)
-        except (QMPError, OSError, EOFError, TimeoutError):
-            pass  # the server hung up first (e.g. after ``quit``): nothing to undo
-
-
-@functools.cache
-def _client_class() -> type[QMPClient]:
-    """``QMPClient`` whose message hooks format a message only for debug logging.
-
-    The library's hooks (``_cb_inbound``/``_cb_outbound``, meant to be overridden) log
-    every message at debug level, pretty-printing it first even when nothing logs it:
-    milliseconds for each ``query-block`` of disks with many snapshots.
-    """
-    import logging
-
-    from qemu.qmp import QMPClient
-
-    class QuietClient(QMPClient):
-        def _cb_outbound(self, msg: Any) -> Any:
-            if self.logger.isEnabledFor(logging.DEBUG):
-                self.logger.debug("--> %s", msg)
-            return msg
-
-        def _cb_inbound(self, msg: Any) -> Any:
-            if self.logger.isEnabledFor(logging.DEBUG):
-                self.logger.debug("<-- %s", msg)
-            return msg
-
-    return QuietClient
-
-
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what is left on ``loop`` and close it, as ``asyncio.run`` does at its end."""
-    import asyncio
-
-    try:
-        left = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in left:
-            t.cancel()
-        if left:
-            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    finally:
-        loop.close()
 
 
 class Qmp:
