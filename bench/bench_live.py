@@ -90,6 +90,8 @@ async def main(sock, mode, tag, files):
         await qmp.execute("migrate", {"uri": "fd:m"})
         while (await qmp.execute("query-migrate"))["status"] not in ("completed", "failed"):
             await asyncio.sleep(0.02)
+        while (await qmp.execute("query-status"))["status"] == "finish-migrate":
+            await asyncio.sleep(0.02)  # until then QEMU refuses cont
         await qmp.execute("migrate-set-parameters", {"max-bandwidth": old})
     await qmp.execute("cont")
     resumed = time.perf_counter()

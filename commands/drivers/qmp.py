@@ -271,6 +271,12 @@ class Qmp:
             if info["status"] != "completed":
                 raise QmpMigrationFailed(str(info.get("error-desc") or info["status"]),
                                          "MigrationFailed", command, arguments)
+            if command == "migrate":
+                # "completed" comes before QEMU leaves ``finish-migrate``, and until then
+                # ``cont`` is refused ("Migration is not finalized yet"): wait for it.
+                await s.poll(lambda: s.execute("query-status", poll=True),
+                             lambda st: st.get("status") != "finish-migrate",
+                             timeout, f"the end of {command} with {path}")
             ram = info.get("ram") or {}
             return Migration(info["status"], path, info.get("total-time"),
                              ram.get("transferred"))

@@ -160,8 +160,10 @@ def test_memory_to_a_file_and_back_through_incoming_defer(qemu_vms: VmFactory,
     assert qmp.query_status().status == "postmigrate"
     assert stat.S_IMODE(image.stat().st_mode) == 0o600
     assert image.read_bytes()[:4] == b"QEVM"
+    # the driver waits for QEMU to leave finish-migrate: until then cont is refused
     assert [e["execute"] for e in qmp.log] == ["stop", "getfd", "migrate", "query-migrate",
-                                               "query-status"]
+                                               "query-status", "query-status"]
+    assert qmp.log[4].get("poll") and not qmp.log[5].get("poll")
     assert qmp.log[1]["arguments"] == {"fdname": "xlsnap-migration"}
     assert qmp.log[2]["arguments"] == {"uri": "fd:xlsnap-migration"}
     src.kill()                                   # as after a crash: its disks are free
