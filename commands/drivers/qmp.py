@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from commands.drivers.qmp_channel import DEFAULT_CONNECT_TIMEOUT, QmpChannel
 from commands.drivers.qmp_errors import (
+    QmpBusy,
     QmpError,
     QmpJobFailed,
     QmpMigrationFailed,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:  # qemu.qmp loads on first use: most commands never talk QMP
     from qemu.qmp import QMPClient
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "MIGRATION_FD", "BlockDevice", "Migration", "Overlay",
-           "Qmp", "QmpChannel", "QmpError", "QmpJobFailed", "QmpMigrationFailed",
+           "Qmp", "QmpBusy", "QmpChannel", "QmpError", "QmpJobFailed", "QmpMigrationFailed",
            "QmpTimeout", "QmpUnavailable", "UnsafePath", "VmStatus", "check_absolute"]
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from commands.drivers.qmp_errors import QmpError, QmpTimeout, QmpUnavailable
+from commands.drivers.qmp_errors import QmpBusy, QmpError, QmpTimeout, QmpUnavailable
 
 if TYPE_CHECKING:
     import asyncio
@@ -122,9 +122,9 @@ class QmpChannel:
         try:
             await asyncio.wait_for(client.connect(self.socket_path), self.connect_timeout)
         except TimeoutError:
-            raise QmpUnavailable(f"no QMP greeting on {self.socket_path} within "
-                                 f"{self.connect_timeout:g}s (busy with another client?)",
-                                 "Timeout") from None
+            raise QmpBusy(f"no QMP greeting on {self.socket_path} within "
+                          f"{self.connect_timeout:g}s (busy with another client?)",
+                          "Timeout") from None
         except ConnectError as exc:
             raise QmpUnavailable(f"cannot connect to QMP socket {self.socket_path}: "
                                  f"{exc.exc}", "ConnectError") from None

@@ -26,6 +26,10 @@ class QmpUnavailable(QmpError):
     """No QMP conversation: socket missing, refused, busy (no greeting) or connection lost."""
 
 
+class QmpBusy(QmpUnavailable):
+    """Connected, but no greeting in time: QEMU is serving another client."""
+
+
 class QmpTimeout(QmpUnavailable):
     """A command, job or migration gave no answer in time (its outcome is unknown)."""
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from commands.domains import check_domain_name
-from commands.drivers.qmp import Qmp, QmpError, QmpUnavailable
+from commands.drivers.qmp import Qmp, QmpBusy, QmpError, QmpUnavailable
 from commands.errors import LedgerBlocked, UsageError
 from commands.toolstacks.base import (
     Live,
@@ -67,11 +67,11 @@ class QemuToolstack:
             devices = qmp.query_block()
             uuid = str(qmp.execute("query-uuid").get("UUID", ""))
             memory = int(qmp.execute("query-memory-size-summary").get("base-memory", 0))
+        except QmpBusy:  # connected, but no greeting: QEMU serves another client
+            raise LedgerBlocked(f"QMP socket {path} is busy: another client holds it "
+                                "(another xlsnap command on this domain?); try again when "
+                                "it is done") from None
         except QmpUnavailable as exc:
-            if exc.error_class == "Timeout":  # connected, but no greeting: another client
-                raise LedgerBlocked(f"QMP socket {path} is busy: another client holds it "
-                                    "(another xlsnap command on this domain?); try again "
-                                    "when it is done") from None
             raise NotReached(f"QMP socket {path} does not answer: {exc}") from None
         except QmpError as exc:
             raise UsageError(f"QMP socket {path}: {exc.desc}") from None

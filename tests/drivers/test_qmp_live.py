@@ -14,6 +14,7 @@ import pytest
 from commands.drivers.qmp import (
     Overlay,
     Qmp,
+    QmpBusy,
     QmpChannel,
     QmpError,
     QmpJobFailed,
@@ -204,7 +205,7 @@ def test_a_busy_socket_is_unavailable(qemu_vms: VmFactory) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as holder:
         holder.connect(str(vm.qmp_path))
         holder.recv(4096)                         # the greeting: QEMU serves this client
-        with pytest.raises(QmpUnavailable, match="no QMP greeting .* within 0.3s"):
+        with pytest.raises(QmpBusy, match="no QMP greeting .* within 0.3s"):
             vm.qmp(connect_timeout=0.3).query_status()
     assert vm.qmp().query_status().running       # free again once the holder left
 
@@ -353,3 +354,31 @@ def test_messages_are_formatted_only_when_debug_logging_wants_them(
     qmp.query_block()
     assert formatted and any('"execute": "query-block"' in r.getMessage()
                              for r in caplog.records)
+
+
+def test_a_qemu_that_stops_answering_is_not_called_busy(qemu_vms: VmFactory,
+                                                        tmp_path: Path) -> None:
+    """Only a missing greeting means another client holds the socket (exit 3, "busy");
+    a QEMU that greeted us and then hangs does not answer (the domain is not reached)."""
+    import signal
+
+    from commands.errors import LedgerBlocked
+    from commands.toolstacks.base import NotReached
+    from commands.toolstacks.qemu import QemuToolstack
+
+    vm = qemu_vms(disks=1, name="web")
+    channel = QmpChannel(str(vm.qmp_path))
+    stack = QemuToolstack(vm.qmp_path.parent, tmp_path,
+                          lambda p: Qmp(p, command_timeout=0.5, channel=channel))
+    assert stack.resolve("web").live is not None      # connected and held
+    os.kill(vm.process.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(NotReached, match="does not answer: query-status: no reply"):
+            stack.resolve("web")
+        fresh = QemuToolstack(vm.qmp_path.parent, tmp_path,
+                              lambda p: Qmp(p, connect_timeout=0.3))
+        with pytest.raises(LedgerBlocked, match="is busy"):
+            fresh.resolve("web")                        # no greeting at all
+    finally:
+        os.kill(vm.process.pid, signal.SIGCONT)
+        channel.close()
