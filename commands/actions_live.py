@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from commands.actions import Action, Evidence, Params, Tools, register
 from commands.drivers.process import DriverError, ProcessResult
@@ -339,21 +339,27 @@ def remove_file_quietly(path: str) -> None:
         pass
 
 
-class MemoryRemove(Action):
+class FileRemove(Action):
+    """Delete the file the step's ``param`` names: cannot be taken back."""
+
+    reversible = False
+    param: ClassVar[str] = "path"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["unlink", p[self.param]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        return ok_result(self.argv(p, tools), removed=remove_file(Path(p[self.param])))
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        exists = os.path.lexists(p[self.param])
+        return Evidence(not exists, {"exists": exists})
+
+
+class MemoryRemove(FileRemove):
     """Delete a snapshot's memory image: cannot be taken back."""
 
     name = "memory-remove"
-    reversible = False
-
-    def argv(self, p: Params, tools: Tools) -> list[str]:
-        return ["unlink", p["path"]]
-
-    def do(self, p: Params, tools: Tools) -> ProcessResult:
-        return ok_result(self.argv(p, tools), removed=remove_file(Path(p["path"])))
-
-    def probe(self, p: Params, tools: Tools) -> Evidence:
-        exists = os.path.lexists(p["path"])
-        return Evidence(not exists, {"exists": exists})
 
 
 class MemorySafetyRemove(MemoryRemove):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from commands.actions import Action, Evidence, Params, Tools, register
 from commands.actions_live import (
     PROCESS_WAIT,
+    FileRemove,
     elapsed_ms,
     migration_argv,
     ok_result,
@@ -26,7 +26,6 @@ from commands.actions_live import (
 from commands.drivers.process import DriverError, ProcessResult, run
 from commands.drivers.qmp import QmpUnavailable
 from commands.drivers.xl import DomainNotFound, XlError
-from commands.files import remove_file
 from commands.toolstacks.base import peer_process
 
 
@@ -251,22 +250,12 @@ class OverlaySwap(Action):
         return Evidence(aside, {"aside_exists": aside})
 
 
-class OverlayAsideRemove(Action):
+class OverlayAsideRemove(FileRemove):
     """Remove the overlay a revert set aside: a clean-up whose failure fails nothing."""
 
     name = "overlay-aside-remove"
-    reversible = False
     best_effort = True
-
-    def argv(self, p: Params, tools: Tools) -> list[str]:
-        return ["unlink", p["aside"]]
-
-    def do(self, p: Params, tools: Tools) -> ProcessResult:
-        return ok_result(self.argv(p, tools), removed=remove_file(Path(p["aside"])))
-
-    def probe(self, p: Params, tools: Tools) -> Evidence:
-        exists = os.path.lexists(p["aside"])
-        return Evidence(not exists, {"exists": exists})
+    param = "aside"
 
 
 register(DomainDestroy(), DomainRestore(), QemuQuit(), QemuLaunch(), OverlaySwap(),
