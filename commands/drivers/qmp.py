@@ -99,17 +99,15 @@ def check_absolute(path: str) -> str:
 class Qmp:
     """Synchronous QMP client for one socket; ``log`` lists every command sent.
 
-    It talks over ``channel`` (shared, e.g. held for a whole command) or a channel of
-    its own that connects per call.
+    It talks over ``channel`` (shared, e.g. held for a whole command; its connect
+    timeout and client name then apply) or a channel of its own that connects per call.
     """
 
     def __init__(self, socket_path: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                  command_timeout: float = DEFAULT_COMMAND_TIMEOUT, name: str = "xlsnap",
                  channel: QmpChannel | None = None) -> None:
         self.socket_path = str(socket_path)
-        self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
-        self.name = name
         self.channel = channel or QmpChannel(self.socket_path,
                                              connect_timeout=connect_timeout, name=name)
         self.log: list[dict[str, Any]] = []
@@ -288,7 +286,7 @@ class Qmp:
 
     def _session(self, steps: Callable[[_Session], Awaitable[T]], budget: float = 0.0) -> T:
         """Run ``steps`` over the channel, everything within its timeouts."""
-        total = self.connect_timeout + self.command_timeout * 4 + budget
+        total = self.channel.connect_timeout + self.command_timeout * 4 + budget
         return self.channel.run(lambda client: steps(_Session(client, self)), total)
 
     def _record(self, entry: dict[str, Any]) -> None:
