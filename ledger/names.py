@@ -8,6 +8,8 @@ from ledger.errors import InvalidRequest
 
 MAX_NAME_LENGTH = 64
 _ALLOWED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@-]*")
+#: The kinds of operation the ledger records (``OperationStarted.kind``).
+OPERATION_KINDS = ("create", "revert", "delete", "adopt")
 #: Prefix of the temporary qcow2 tags xlsnap makes during a revert; users may not take it.
 RESERVED_PREFIX = "xlsnap-"
 

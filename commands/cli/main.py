@@ -27,6 +27,7 @@ app = typer.Typer(
     "Running domains (memory and live disks): xlsnap --toolstack xen snapshot-create web, or "
     "xlsnap --qmp-dir /run/qemu snapshot-create vm1 for a QEMU with /run/qemu/vm1.qmp.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    suggest_commands=False,   # click suggests already: typer's would say it a second time
     rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -89,6 +90,20 @@ SUBCOMMANDS = {
 VALUE_OPTIONS = frozenset({"--home", "--ledger", "--config-dir", "--toolstack", "--qmp-dir"})
 
 
+def _global_flags(argv: list[str]) -> set[str]:
+    """The flags among the global options (the words before the sub-command)."""
+    flags: set[str] = set()
+    words = iter(argv)
+    for word in words:
+        if word in VALUE_OPTIONS:
+            next(words, None)
+        elif word.startswith("-"):
+            flags.add(word)
+        else:
+            break
+    return flags
+
+
 def _invoked(argv: list[str]) -> str | None:
     """The sub-command ``argv`` runs: the first word after the global options.
 
@@ -139,18 +154,21 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
         gc.enable()
     signal.signal(signal.SIGTERM, _on_sigterm)
+    verbose = bool(_global_flags(sys.argv[1:] if argv is None else argv)
+                   & {"-v", "--verbose"})
     try:
         command.main(args=argv, prog_name="xlsnap", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except XlsnapError as exc:
-        return _fail(exc.message, exc.exit_code)
+        return _fail("\n".join(filter(None, (exc.message, exc.detail))), exc.exit_code,
+                     verbose)
     except OperationInFlight as exc:
-        return _fail(str(exc), 3)
+        return _fail(str(exc), 3, verbose)
     except (InvalidRequest, LedgerUnavailable) as exc:
-        return _fail(str(exc), 2)
+        return _fail(str(exc), 2, verbose)
     except DriverError as exc:
-        return _fail(str(exc), 1)
+        return _fail(str(exc), 1, verbose)
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug: one line, the traceback only on request
@@ -161,8 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"xlsnap: error: {message}", file=sys.stderr)
+def _fail(message: str, code: int, verbose: bool = False) -> int:
+    """One line on stderr; a tool's further lines (in the ledger too) only with --verbose."""
+    first, *rest = [line.strip() for line in message.splitlines() if line.strip()] or [""]
+    print(f"xlsnap: error: {first}{' (more with --verbose)' if rest and not verbose else ''}",
+          file=sys.stderr)
+    for line in rest if verbose else ():
+        print(f"xlsnap:   {line}", file=sys.stderr)
     return code
 
 

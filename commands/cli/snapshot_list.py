@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from commands.cli.main import services
+from commands.cli.snapshot_name import one_name
 from commands.errors import UsageError
 from commands.lookup import domain_id_for
 from commands.metadata import render_libxl_json
@@ -19,7 +20,10 @@ from projections.trees import draw_tree, tree_json
 def snapshot_list(
     ctx: typer.Context,
     domain: Annotated[str, typer.Argument(help="Domain name.")],
-    name: Annotated[str | None, typer.Argument(help="One snapshot (with -l).")] = None,
+    snapshot: Annotated[str | None, typer.Argument(
+        metavar="[NAME]", help="One snapshot (with -l), or -n NAME.")] = None,
+    name_option: Annotated[str | None, typer.Option(
+        "-n", "--name", help="One snapshot (with -l).")] = None,
     long: Annotated[bool, typer.Option("-l", "--long",
                                        help="Full information as libxl-json.")] = False,
     tree: Annotated[bool, typer.Option("--tree", help="Draw the snapshot tree.")] = False,
@@ -32,7 +36,13 @@ def snapshot_list(
       xlsnap snapshot-list web
       xlsnap snapshot-list --tree web
       xlsnap snapshot-list -l web before-upgrade
+      xlsnap snapshot-list -l -n before-upgrade web
     """
+    name = one_name(snapshot, name_option, required=False)
+    if name is not None and not long:
+        raise UsageError("a snapshot NAME goes with -l")
+    if long and tree:
+        raise UsageError("-l and --tree exclude each other: -l prints records, --tree the tree")
     svc = services(ctx)
     svc.sync()
     domain_id = domain_id_for(svc, domain)
@@ -43,8 +53,6 @@ def snapshot_list(
         print(f"xlsnap: warning: operation {op['operation_id']} ({op['kind']} "
               f"{op.get('snapshot_name')!r}) is in flight; if its process is gone, run "
               f"'xlsnap recover {domain}'", file=sys.stderr)
-    if name is not None and not long:
-        raise UsageError("a snapshot NAME goes with -l")
     if long:
         _print_long(svc, domain_id, domain, name)
         return

@@ -96,7 +96,7 @@ def test_an_image_locked_by_another_process_fails_cleanly(scratch: Scratch, xlsn
         run = xlsnap("snapshot-create", "-n", "s1", "web")
     finally:
         holder.communicate(b"quit\n", timeout=30)
-    assert run.code == 1 and "another process" in run.err and "undone" in run.err
+    assert run.code == 1 and "lock" in run.err and "undone" in run.err
     assert tags(scratch.disk_a) == [] and tags(scratch.disk_b) == []
     assert json.loads(xlsnap("snapshot-list", "--json", "web").out) == []
 
