@@ -25,6 +25,7 @@ from commands.messages import CreateSnapshot
 from commands.metadata import metadata_path
 from commands.operation import Operation
 from commands.services import Services
+from ledger.domain import DomainLedger
 from ledger.names import check_snapshot_name
 
 STOPPED_STATE = {"state": "shutoff", "running": False, "blocked": False, "paused": False,
@@ -63,7 +64,9 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     """
     target = svc.resolve(cmd.domain)
     snapcfg = load_snapshot_cfg(cmd.config_file) if cmd.config_file else None
-    name = check_snapshot_name(_choose_name(cmd.name, snapcfg))
+    chosen = _choose_name(cmd.name, snapcfg)
+    name = check_snapshot_name(chosen if chosen is not None
+                               else _default_name(svc.ledger_for(target.domain), svc))
     if target.live is not None:
         from commands.create_live import create_live_snapshot
 
@@ -110,13 +113,24 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     return record
 
 
-def _choose_name(given: str | None, snapcfg: SnapshotConfig | None) -> str:
-    """``-n`` first, then the config's name, else epoch seconds; an empty name stays empty."""
+def _choose_name(given: str | None, snapcfg: SnapshotConfig | None) -> str | None:
+    """``-n`` first, then the config's name; None for the default. Empty stays empty."""
     if given is not None:
         return given
     if snapcfg is not None and snapcfg.name is not None:
         return snapcfg.name
-    return str(int(time.time()))
+    return None
+
+
+def _default_name(ledger: DomainLedger, svc: Services) -> str:
+    """Epoch seconds, as the seed has it; ``-2``, ``-3``... when that second's is taken."""
+    base = str(int(time.time()))
+    for name in (base, *(f"{base}-{k}" for k in range(2, 1000))):
+        if name not in ledger.entries:
+            if name != base:
+                svc.say(f"{base} is taken; this snapshot is named {name}")
+            return name
+    raise UsageError(f"every default name from {base} to {base}-999 is taken; use -n NAME")
 
 
 def _check_memory(domain: Domain, snapcfg: SnapshotConfig | None) -> None:

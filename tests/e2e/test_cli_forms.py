@@ -126,3 +126,25 @@ def test_a_tools_multi_line_error_is_one_line_unless_verbose(locked_disk: Scratc
     assert "Is another process using the image" not in run.err
     assert "(more with --verbose)" in run.err
     assert verbose.code == 1 and "Is another process using the image" in verbose.err
+
+
+def test_a_default_name_taken_this_second_gets_a_suffix(scratch: Scratch,
+                                                       xlsnap: Xlsnap) -> None:
+    import time
+
+    from commands.create import create_snapshot
+    from commands.messages import CreateSnapshot
+
+    now = int(time.time())
+    svc = scratch.services()
+    try:          # this second's default name and the next 15 are taken already
+        for second in range(now, now + 16):
+            create_snapshot(CreateSnapshot("web", name=str(second)), svc)
+    finally:
+        svc.close()
+    run = xlsnap("snapshot-create", "web")
+    assert run.code == 0, run.err
+    name = run.out.split()[1]
+    base, _, suffix = name.partition("-")
+    assert now <= int(base) < now + 16 and suffix == "2", name
+    assert name in tags(scratch.disk_a) and name in tags(scratch.disk_b)
