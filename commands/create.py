@@ -193,7 +193,7 @@ def plan_disks(
             plans.append(_plan_internal(domain, entry, info, name))
         else:
             overlay = request.overlay if request and request.overlay else None
-            plans.append(_plan_external(domain, entry, info, name, overlay))
+            plans.append(_plan_external(domain, entry, info, name, overlay, qemu_img))
     check_distinct_overlays([p.overlay for p in plans])
     return plans
 
@@ -229,16 +229,28 @@ def _plan_internal(domain: Domain, entry: DiskEntry, info: ImageInfo, name: str)
 
 
 def _plan_external(
-    domain: Domain, entry: DiskEntry, info: ImageInfo, name: str, overlay: str | None
+    domain: Domain, entry: DiskEntry, info: ImageInfo, name: str, overlay: str | None,
+    qemu_img: QemuImg,
 ) -> DiskPlan:
-    overlay = choose_overlay(info.path, name, entry.spec.vdev, overlay)
+    overlay = choose_overlay(info.path, name, entry.spec.vdev, overlay, qemu_img)
     return DiskPlan(entry, "external", info.path, info, overlay)
 
 
-def choose_overlay(base: str, name: str, vdev: str, requested: str | None) -> str:
-    """The overlay path for a disk (the requested one, else ``<stem>.<name>.qcow2`` beside
-    the base), checked: absolute, not there yet, in an existing folder."""
-    overlay = requested or str(Path(base).with_name(f"{Path(base).stem}.{name}.qcow2"))
+def choose_overlay(base: str, name: str, vdev: str, requested: str | None,
+                   qemu_img: QemuImg | None = None) -> str:
+    """The overlay path for a disk, checked: absolute, not there yet, in an existing folder.
+
+    The requested one, else ``<stem>.<name>.qcow2`` beside ``base`` (the image on top),
+    where ``stem`` is that of the image at the bottom of its backing chain: so the names
+    of a chain of overlays do not grow (``a.e1``, ``a.e2``, not ``a.e1.e2``).
+    """
+    if not requested:
+        try:
+            bottom = (qemu_img or QemuImg()).chain_bottom(base)
+        except (QemuImgError, ValueError):
+            bottom = base
+        requested = str(Path(base).with_name(f"{Path(bottom).stem}.{name}.qcow2"))
+    overlay = requested
     if not os.path.isabs(overlay):
         raise UsageError(f"overlay {overlay!r} for disk {vdev!r} is not an absolute path")
     if os.path.lexists(overlay):
