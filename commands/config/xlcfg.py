@@ -9,6 +9,7 @@ items so that callers can rewrite one item in place (see ``replace_spans``).
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import re
 from typing import NamedTuple
@@ -43,6 +44,12 @@ def quoted(text: str, limit: int = _MESSAGE_LIMIT) -> str:
     return repr(text)
 
 
+@functools.lru_cache(maxsize=4)
+def _newlines(text: str) -> list[int]:
+    """Offsets of every newline in ``text`` (a str caches its hash: lookups are cheap)."""
+    return [m.start() for m in re.finditer("\n", text)]
+
+
 class Setting(NamedTuple):
     """One key's final value, the line of its last statement and its items' spans."""
 
@@ -60,8 +67,8 @@ class XlConfig(NamedTuple):
     settings: dict[str, Setting]
 
     def line_of(self, offset: int) -> int:
-        """The 1-based line number holding source offset ``offset``."""
-        return self.text.count("\n", 0, max(0, offset)) + 1
+        """The 1-based line number holding source offset ``offset`` (a bisect, not a scan)."""
+        return bisect.bisect_left(_newlines(self.text), max(0, offset)) + 1
 
     def error(self, line: int, problem: str) -> ConfigError:
         """A ConfigError naming the file and line and quoting that line."""
