@@ -84,6 +84,8 @@ SUBCOMMANDS = {
     "history": "history", "recover": "recover", "check": "check", "adopt": "adopt",
     "projections": "projections_cmd", "export": "export", "replay": "replay", "diff": "diff",
     "seal": "seal", "verify": "verify", "prove": "prove", "verify-proof": "verify_proof",
+    "snapshot-info": "snapshot_info", "snapshot-parent": "snapshot_parent",
+    "snapshot-current": "snapshot_current", "domains": "domains_cmd",
 }
 
 #: The global options that take a value (``_invoked`` skips it); the others are flags.

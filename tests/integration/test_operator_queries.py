@@ -59,3 +59,32 @@ def test_list_filters_that_cannot_be_meant_are_refused(branched: Scratch, xlsnap
                                                        args: tuple[str, ...], words: str) -> None:
     run = xlsnap("snapshot-list", *args, "web")
     assert run.code == 2 and words in run.err, run.err
+
+
+def test_info_parent_and_current(branched: Scratch, xlsnap: Xlsnap) -> None:
+    import getpass
+    import socket
+
+    info = json.loads(xlsnap("snapshot-info", "--json", "web", "a").out)
+    assert (info["parent"], info["children"], info["descendants"]) == (None, ["b", "d"], 3)
+    assert info["type"] == "internal" and info["taken"] == "inactive"
+    assert [d["device"] for d in info["disks"]] == ["xvda", "xvdb"]
+    assert info["created_by"]["host"] == socket.gethostname()
+    assert info["created_by"]["user"] == getpass.getuser()
+    text = xlsnap("snapshot-info", "web", "-n", "b").out
+    assert "Parent:      a" in text and "Descendants: 1" in text
+    assert xlsnap("snapshot-parent", "web", "c").out == "b\n"
+    root = xlsnap("snapshot-parent", "web", "a")
+    assert root.code == 0 and root.out == "" and "is a root" in root.err
+    assert xlsnap("snapshot-current", "--name", "web").out == "d\n"
+    assert json.loads(xlsnap("snapshot-current", "--json", "web").out)["name"] == "d"
+    missing = xlsnap("snapshot-info", "web", "zz")
+    assert missing.code == 2 and "no snapshot named 'zz'" in missing.err
+
+
+def test_domains_lists_every_domain_with_its_last_operation(branched: Scratch,
+                                                            xlsnap: Xlsnap) -> None:
+    rows = json.loads(xlsnap("domains", "--json").out)
+    assert [(r["name"], r["snapshots"], r["current"]) for r in rows] == [("web", 4, "d")]
+    assert rows[0]["in_flight"] is None and rows[0]["last_actor"]["host"]
+    assert "web" in xlsnap("domains").out
