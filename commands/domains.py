@@ -98,6 +98,12 @@ def _domain_uuid(config: XlConfig, name: str) -> str:
 
 
 def _disks(config: XlConfig) -> tuple[DiskEntry, ...]:
+    single = config.settings.get("disk")
+    if single is not None and isinstance(single.value, str):
+        # xl_parse.c reads disks with xlu_cfg_get_list, which refuses a single string:
+        # xl starts such a domain with no disk at all.
+        raise config.error(single.line, "'disk' is a single string, not a list: xl attaches "
+                                        "no disk from it (write disk = [ '...' ])")
     specs = config.get_list("disk")
     if not specs:
         return ()

@@ -24,10 +24,11 @@ def test_create_tags_every_writable_disk_and_writes_metadata(scratch: Scratch, x
     assert tags(scratch.disk_a) == ["s1"]
     assert tags(scratch.disk_b) == ["s1"]
     meta = json.loads((scratch.domain_dir / "snapshotdata-s1.libxl-json").read_text())
-    assert meta["name"] == "s1" and meta["type"] == "internal" and meta["memory"] == "no"
+    assert meta["name"] == "s1" and meta["type"] == "internal" and meta["memory"] == ""
     assert meta["shutdown"] is True and meta["running"] is False
-    assert [(d["device"], d["file"]) for d in meta["disks"]] == [
-        ("xvda", str(scratch.disk_a)), ("xvdb", str(scratch.disk_b))]
+    assert [(d["device"], d["name"], d["file"], d["path"], d["type"]) for d in meta["disks"]] == [
+        ("xvda", "s1", "", str(scratch.disk_a), "internal"),
+        ("xvdb", "s1", "", str(scratch.disk_b), "internal")]
     assert list_json(xlsnap)[0]["current"] is True
 
 
