@@ -18,7 +18,7 @@ from projections.history import actor_label
 from projections.timeline import last_position, position_as_of
 
 _MARKS = {"created": "+", "deleted": "-", "reverted": ">", "renamed": "~",
-          "disks-removed": "!"}
+          "disks-removed": "!", "marked-current": "*", "held": "h", "released": "r"}
 
 
 def diff(

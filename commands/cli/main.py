@@ -86,6 +86,8 @@ SUBCOMMANDS = {
     "seal": "seal", "verify": "verify", "prove": "prove", "verify-proof": "verify_proof",
     "snapshot-info": "snapshot_info", "snapshot-parent": "snapshot_parent",
     "snapshot-current": "snapshot_current", "domains": "domains_cmd",
+    "snapshot-hold": "snapshot_hold", "snapshot-release": "snapshot_release",
+    "snapshot-holds": "snapshot_holds",
 }
 
 #: The global options that take a value (``_invoked`` skips it); the others are flags.

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from commands.cli.main import services
+from commands.errors import UsageError
 from commands.lookup import domain_id_for
 from projections.snapshot_info import snapshot_info as info_of
 
@@ -16,19 +17,33 @@ from projections.snapshot_info import snapshot_info as info_of
 def snapshot_current(
     ctx: typer.Context,
     domain: Annotated[str, typer.Argument(help="Domain name.")],
+    mark: Annotated[str | None, typer.Argument(
+        metavar="[NAME]", help="Mark this snapshot current (no revert).")] = None,
     name_only: Annotated[bool, typer.Option("--name", help="The name alone.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
 ) -> None:
-    """Print DOMAIN's current snapshot (the one the next snapshot's parent will be).
+    """Print DOMAIN's current snapshot (the one the next snapshot's parent will be), or,
+    with NAME, mark NAME current.
 
-    When the domain has no current snapshot, stdout is empty (null with --json) and
-    stderr says so.
+    Marking does NOT revert: the disks and memory stay as they are; only the ledger's
+    idea of where the domain stands (and so the next snapshot's parent) changes. The
+    mark is recorded like any operation. With no current snapshot, stdout is empty
+    (null with --json) and stderr says so.
 
     \b
     Examples:
       xlsnap snapshot-current web
       xlsnap snapshot-current --name web
+      xlsnap snapshot-current web before-upgrade    # mark it current, no revert
     """
+    if mark is not None:
+        if name_only or as_json:
+            raise UsageError("--name and --json go with the query, not with marking NAME")
+        from commands.marks import mark_current
+
+        mark_current(services(ctx), domain, mark)
+        typer.echo(f"Snapshot {mark} of domain {domain} marked current (disks unchanged)")
+        return
     svc = services(ctx)
     svc.sync()
     domain_id = domain_id_for(svc, domain)

@@ -88,3 +88,60 @@ def test_domains_lists_every_domain_with_its_last_operation(branched: Scratch,
     assert [(r["name"], r["snapshots"], r["current"]) for r in rows] == [("web", 4, "d")]
     assert rows[0]["in_flight"] is None and rows[0]["last_actor"]["host"]
     assert "web" in xlsnap("domains").out
+
+
+def test_a_held_snapshot_cannot_be_deleted_until_every_hold_is_released(
+        branched: Scratch, xlsnap: Xlsnap) -> None:
+    from tests.conftest import read_pattern, tags
+    from tests.e2e.test_bad_input import event_count
+
+    assert xlsnap("snapshot-hold", "web", "b", "audit").code == 0
+    assert xlsnap("snapshot-hold", "web", "b", "legal").code == 0
+    assert xlsnap("snapshot-holds", "web").out.split() == ["b", "audit", "b", "legal"]
+    assert xlsnap("projections", "rebuild").code == 0            # the holds replay
+    assert xlsnap("snapshot-holds", "web").out.split() == ["b", "audit", "b", "legal"]
+    before = event_count(branched.ledger)
+    run = xlsnap("snapshot-delete", "web", "b")
+    assert run.code == 2 and "is held (audit, legal)" in run.err
+    assert event_count(branched.ledger) == before
+    assert tags(branched.disk_a) == ["a", "b", "c", "d"]
+    assert xlsnap("snapshot-revert", "web", "b").code == 0       # held: still revertable
+    assert read_pattern(branched.disk_a, ord("b"))
+    assert xlsnap("snapshot-release", "web", "b", "audit").code == 0
+    assert xlsnap("snapshot-delete", "web", "b").code == 2       # legal still holds it
+    assert xlsnap("snapshot-release", "web", "b", "legal").code == 0
+    assert xlsnap("snapshot-delete", "web", "b").code == 0
+    assert tags(branched.disk_a) == ["a", "c", "d"]
+    history = xlsnap("history", "--kind", "hold", "web").out
+    assert "held by 'audit'" in history and "held by 'legal'" in history
+
+
+@pytest.mark.parametrize("tag, words", [("", "hold tag is empty"), ("x" * 65, "too long"),
+                                        ("a\tb", "control characters")])
+def test_bad_hold_tags_are_refused(branched: Scratch, xlsnap: Xlsnap, tag: str,
+                                   words: str) -> None:
+    run = xlsnap("snapshot-hold", "web", "b", tag)
+    assert run.code == 2 and words in run.err
+    assert xlsnap("snapshot-holds", "web").out == ""
+
+
+def test_release_of_a_hold_that_is_not_there_is_refused(branched: Scratch,
+                                                        xlsnap: Xlsnap) -> None:
+    run = xlsnap("snapshot-release", "web", "b", "nope")
+    assert run.code == 2 and "has no hold 'nope'" in run.err
+
+
+def test_marking_current_changes_the_next_parent_not_the_disks(branched: Scratch,
+                                                                xlsnap: Xlsnap) -> None:
+    from tests.conftest import read_pattern
+
+    write_pattern(branched.disk_a, 0x77)
+    run = xlsnap("snapshot-current", "web", "c")
+    assert run.code == 0 and "disks unchanged" in run.out
+    assert read_pattern(branched.disk_a, 0x77)                    # no revert happened
+    assert xlsnap("snapshot-current", "--name", "web").out == "c\n"
+    assert xlsnap("snapshot-create", "-n", "e", "web").code == 0
+    assert xlsnap("snapshot-parent", "web", "e").out == "c\n"
+    diff = json.loads(xlsnap("diff", "web", "--from-event", "1", "--json").out)
+    assert "marked-current" in [c["change"] for c in diff["changes"]]
+    assert xlsnap("snapshot-current", "web", "zz").code == 2
