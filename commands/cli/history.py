@@ -50,7 +50,7 @@ def history(
     if as_json and as_jsonl:
         raise UsageError("--json and --jsonl do not go together")
     first, last = parse_optional(since), parse_optional(until)
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     db = svc.view.db
     names = {str(r["domain_id"]): r["name"] for r in svc.view.domains()}

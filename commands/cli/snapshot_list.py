@@ -33,7 +33,7 @@ def snapshot_list(
       xlsnap snapshot-list --tree web
       xlsnap snapshot-list -l web before-upgrade
     """
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     domain_id = domain_id_for(svc, domain)
     row = svc.view.domain(domain_id) if domain_id else None
