@@ -15,6 +15,7 @@ import sqlite3
 import stat
 import uuid
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 
 from commands.errors import LedgerBlocked, UsageError
@@ -38,10 +39,11 @@ def is_default(settings: Settings) -> bool:
     return os.path.abspath(settings.ledger) == str(settings.home / "ledger.sqlite")
 
 
-def domain_folders(home: Path) -> list[str]:
-    """Names of the domain folders (``<uuid>``) in ``home`` that hold snapshot files
-    (a regular ``snapshotdata-*.libxl-json`` or ``*.save`` file): an earlier ledger's."""
-    found = []
+def domain_folders(home: Path) -> dict[str, float]:
+    """The domain folders (``<uuid>``) in ``home`` that hold snapshot files (a regular
+    ``snapshotdata-*.libxl-json`` or ``*.save`` file, an earlier ledger's), each with
+    the time its oldest one was written."""
+    found: dict[str, float] = {}
     try:
         entries = list(os.scandir(home))
     except (FileNotFoundError, NotADirectoryError):
@@ -51,19 +53,21 @@ def domain_folders(home: Path) -> list[str]:
             uuid.UUID(entry.name)
         except ValueError:
             continue
-        if entry.is_dir(follow_symlinks=False) and _holds_snapshot_files(Path(entry.path)):
-            found.append(entry.name)
-    return sorted(found)
+        oldest = _oldest_snapshot_file(Path(entry.path)) \
+            if entry.is_dir(follow_symlinks=False) else None
+        if oldest is not None:
+            found[entry.name] = oldest
+    return dict(sorted(found.items()))
 
 
-def _holds_snapshot_files(folder: Path) -> bool:
+def _oldest_snapshot_file(folder: Path) -> float | None:
     try:
-        entries = list(os.scandir(folder))
+        times = [e.stat(follow_symlinks=False).st_mtime for e in os.scandir(folder)
+                 if e.is_file(follow_symlinks=False)
+                 and (e.name.startswith("snapshotdata-") or e.name.endswith(".save"))]
     except OSError:
-        return False
-    return any(e.is_file(follow_symlinks=False)
-               and (e.name.startswith("snapshotdata-") or e.name.endswith(".save"))
-               for e in entries)
+        return None
+    return min(times) if times else None
 
 
 def check_is_ledger(location: str) -> None:
@@ -98,8 +102,10 @@ def check_not_missing(settings: Settings) -> None:
         return
     folders = domain_folders(settings.home)
     if folders:
+        since = datetime.fromtimestamp(min(folders.values())).isoformat(sep=" ",
+                                                                        timespec="seconds")
         raise LedgerMissing(
             f"ledger missing: expected at {settings.ledger}, but {settings.home} holds "
-            f"snapshot files of {len(folders)} domain(s) ({', '.join(folders[:3])}) recorded "
-            "by an earlier ledger; "
+            f"snapshot files of {len(folders)} domain(s) ({', '.join(list(folders)[:3])}), "
+            f"written since {since} (local time) by an earlier ledger; "
             "restore it, or start an empty one with 'xlsnap --new-ledger ...'")

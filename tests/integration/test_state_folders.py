@@ -162,7 +162,7 @@ def test_a_deleted_ledger_is_named_missing_and_only_started_again_on_request(
     for argv in (["snapshot-list", "web"], ["snapshot-create", "-n", "s2", "web"],
                  ["snapshot-revert", "-n", "s1", "web"], ["history"]):
         one_error_line(xlsnap(*argv), 3, f"ledger missing: expected at {scratch.ledger}",
-                       "--new-ledger")
+                       scratch.uuid, "written since 20", "--new-ledger")
         assert not scratch.ledger.exists()
     assert tags(scratch.disk_a) == ["s1"] and read_pattern(scratch.disk_a, 0xBB)
     run = xlsnap("--new-ledger", "snapshot-create", "-n", "s2", "web")
