@@ -64,6 +64,7 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     """
     target = svc.resolve(cmd.domain)
     snapcfg = load_snapshot_cfg(cmd.config_file) if cmd.config_file else None
+    check_outside_state(snapcfg, svc.settings.home, svc.settings.ledger)
     chosen = _choose_name(cmd.name, snapcfg)
     name = check_snapshot_name(chosen if chosen is not None
                                else _default_name(svc.ledger_for(target.domain), svc))
@@ -100,7 +101,7 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
         step = config_rewrite_step(domain, [(p.entry, p.overlay or "") for p in externals],
                                    name)
         record["config"] = {k: step.params[k] for k in
-                            ("path", "backup", "sha256_before", "sha256_after")}
+                            ("path", "link", "backup", "sha256_before", "sha256_after")}
         plan.append(step)
     plan.append(StepSpec("metadata-write", str(metadata_path(domain_dir, name)),
                          {"dir": str(domain_dir), "name": name, "record": record}))
@@ -151,6 +152,7 @@ def chosen_disks(
     those); kind is the disk's own ``type=``, external when it names an overlay,
     else the config's type, else internal.
     """
+    check_distinct_images(domain)
     default_kind = snapcfg.type if snapcfg and snapcfg.type else "internal"
     requests = {d.vdev: d for d in snapcfg.disks} if snapcfg else {}
     listed_only = bool(requests) and snapcfg is not None and snapcfg.type is None
@@ -175,9 +177,46 @@ def chosen_disks(
     return chosen
 
 
+def check_distinct_images(domain: Domain) -> None:
+    """Refuse a domain two of whose disks are one image (its path resolved: ``..``, links),
+    unless both are read-only: a snapshot would tag it twice."""
+    seen: dict[str, DiskSpec] = {}
+    for entry in domain.disks:
+        spec = entry.spec
+        if not spec.target or not os.path.isabs(spec.target):
+            continue
+        real = os.path.realpath(spec.target)
+        other = seen.get(real)
+        if other is not None and (other.writable or spec.writable):
+            raise UsageError(f"disks {other.vdev!r} and {spec.vdev!r} of domain {domain.name!r} "
+                             f"are one image, {real}; a domain's disks must be distinct")
+        seen.setdefault(real, spec)
+
+
+def check_outside_state(snapcfg: SnapshotConfig | None, home: Path, ledger: str) -> None:
+    """Refuse a snapshot config whose memory image or overlay would be in xlsnap's home
+    (its own or another domain's folder) or be the ledger (links and ``..`` resolved)."""
+    if snapcfg is None:
+        return
+    named = [("memory image", snapcfg.memory)] if snapcfg.memory not in (None, "yes", "no") \
+        else []
+    named += [(f"overlay of disk {d.vdev!r}", d.overlay) for d in snapcfg.disks if d.overlay]
+    state = Path(os.path.realpath(home))
+    ledger_real = os.path.realpath(ledger)
+    for what, path in named:
+        assert path is not None
+        real = Path(os.path.realpath(os.path.dirname(path))) / os.path.basename(path)
+        if real == state or state in real.parents:
+            raise UsageError(f"{what} {path} is inside xlsnap's home {home}; choose a path "
+                             "outside it (the home holds the ledger and every domain's files)")
+        if str(real).startswith(ledger_real):
+            raise UsageError(f"{what} {path} would overwrite the ledger {ledger}")
+
+
 def check_distinct_overlays(overlays: list[str | None]) -> None:
     """Refuse a plan in which two disks would get the same overlay file."""
-    named = [o for o in overlays if o]
+    named = [os.path.join(os.path.realpath(os.path.dirname(o)), os.path.basename(o))
+             for o in overlays if o]
     if len(set(named)) != len(named):
         raise UsageError("two disks would share one overlay file")
 
@@ -270,9 +309,14 @@ def _disk_step(plan: DiskPlan, name: str) -> StepSpec:
 
 def config_rewrite_step(domain: Domain, externals: list[tuple[DiskEntry, str]],
                         name: str) -> StepSpec:
-    """Point the domain's disks at their overlays; the old config is kept beside it."""
-    path, config = domain.config_path, domain.config
-    assert path is not None and config is not None
+    """Point the domain's disks at their overlays; the old config is kept beside it.
+
+    A config that is a symbolic link stays one: the file it points to is rewritten (in
+    its own folder, atomically) and the backup kept beside that file.
+    """
+    link, config = domain.config_path, domain.config
+    assert link is not None and config is not None
+    path = Path(os.path.realpath(link))
     old = config.text
     replacements: dict[tuple[int, int], str] = {}
     for entry, overlay in externals:
@@ -289,7 +333,8 @@ def config_rewrite_step(domain: Domain, externals: list[tuple[DiskEntry, str]],
     if os.path.lexists(backup):
         raise UsageError(f"{backup} exists already; move it away first")
     return StepSpec("config-rewrite", str(path), {
-        "path": str(path), "backup": str(backup), "new_text": new,
+        "path": str(path), "link": str(link) if str(link) != str(path) else None,
+        "backup": str(backup), "new_text": new,
         "sha256_before": sha256_file(path), "sha256_after": sha256_bytes(new.encode()),
         "mode": os.stat(path).st_mode & 0o777,
     })

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from commands.drivers.process import ProcessResult
-from commands.files import atomic_write, private_dir, remove_file
+from commands.files import atomic_write, remove_file
+from commands.folders import UnsafeFolder, private_dir
 
 STATE_FLAGS = ("running", "blocked", "paused", "shutdown", "dying")
 DISK_FIELDS = ("device", "name", "file", "format", "path", "type")
@@ -97,7 +98,10 @@ def render_libxl_json(record: dict[str, Any]) -> str:
 
 def write_metadata(domain_dir: Path, name: str, record: dict[str, Any]) -> ProcessResult:
     """Write one snapshot's metadata file (``libxl_record`` of xlsnap's record) atomically."""
-    private_dir(domain_dir)
+    try:
+        private_dir(domain_dir)
+    except UnsafeFolder as exc:  # inside an operation: a failed step, undone like others
+        raise OSError(str(exc)) from None
     path = metadata_path(domain_dir, name)
     atomic_write(path, render_libxl_json(libxl_record(record)).encode(), mode=0o644)
     return ProcessResult(["write", str(path)], 0)

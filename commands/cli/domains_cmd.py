@@ -25,7 +25,7 @@ def domains(
       xlsnap domains
       xlsnap domains --json
     """
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     rows = domains_overview(svc.view.db)
     if as_json:

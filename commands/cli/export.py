@@ -44,7 +44,7 @@ def export(
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}: use {' or '.join(FORMATS)}")
     first_time, last_time = parse_range(since, until)
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     db = svc.view.db
     first, last = position_range(db, first_time, last_time)

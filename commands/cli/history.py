@@ -53,7 +53,7 @@ def history(
     if kind is not None and kind not in OPERATION_KINDS:
         raise UsageError(f"unknown --kind {kind!r}: one of {', '.join(OPERATION_KINDS)}")
     first, last = parse_range(since, until)
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     db = svc.view.db
     names = {str(r["domain_id"]): r["name"] for r in svc.view.domains()}

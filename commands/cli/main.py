@@ -58,21 +58,26 @@ def global_options(
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Say which toolstack reached the domain and what is planned.")]
     = False,
+    new_ledger: Annotated[bool, typer.Option(
+        "--new-ledger", help="Start an empty ledger although the home holds the domain "
+                             "folders of an earlier one (whose ledger is missing).")]
+    = False,
 ) -> None:
     """Global options come before the sub-command."""
     if toolstack is not None and toolstack not in TOOLSTACKS:
         raise typer.BadParameter(f"{toolstack!r} is not one of {', '.join(TOOLSTACKS)}",
                                  param_hint="'--toolstack'")
-    ctx.obj = Settings.resolve(home, ledger, config_dir, toolstack, qmp_dir, verbose)
+    ctx.obj = Settings.resolve(home, ledger, config_dir, toolstack, qmp_dir, verbose, new_ledger)
 
 
-def services(ctx: typer.Context) -> Services:
-    """Open the ledger for a sub-command; closed when the command ends."""
+def services(ctx: typer.Context, read_only: bool = False) -> Services:
+    """Open the ledger for a sub-command; closed when the command ends. A read-only
+    command (a query) never creates the ledger or the home."""
     from commands.services import open_services  # the ledger's imports: not for --help
 
     root = ctx.find_root()
     settings: Settings = root.obj
-    svc = open_services(settings)
+    svc = open_services(settings, read_only=read_only)
     root.call_on_close(svc.close)
     return svc
 
@@ -92,6 +97,7 @@ SUBCOMMANDS = {
 
 #: The global options that take a value (``_invoked`` skips it); the others are flags.
 VALUE_OPTIONS = frozenset({"--home", "--ledger", "--config-dir", "--toolstack", "--qmp-dir"})
+FLAG_OPTIONS = frozenset({"-v", "--verbose", "--new-ledger"})
 
 
 def _global_flags(argv: list[str]) -> set[str]:
@@ -121,7 +127,7 @@ def _invoked(argv: list[str]) -> str | None:
     for word in words:
         if word in VALUE_OPTIONS:
             next(words, None)
-        elif word in ("-v", "--verbose") or word.partition("=")[0] in VALUE_OPTIONS:
+        elif word in FLAG_OPTIONS or word.partition("=")[0] in VALUE_OPTIONS:
             continue
         else:
             return word if word in SUBCOMMANDS else None

@@ -45,7 +45,7 @@ def prove(
 
     name = one_name(snapshot, name_option)
     older = read_head(since_head) if since_head else None
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     domain_id = recorded_domain_id(svc, domain)
     position = _creation_position(svc, domain_id, name)

@@ -44,7 +44,7 @@ def snapshot_current(
         mark_current(services(ctx), domain, mark)
         typer.echo(f"Snapshot {mark} of domain {domain} marked current (disks unchanged)")
         return
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     domain_id = domain_id_for(svc, domain)
     row = svc.view.domain(domain_id) if domain_id else None

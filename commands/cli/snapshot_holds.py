@@ -25,7 +25,7 @@ def snapshot_holds(
       xlsnap snapshot-holds web
       xlsnap snapshot-holds --json web before-upgrade
     """
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     domain_id = domain_id_for(svc, domain)
     records = svc.view.records(domain_id) if domain_id else []

@@ -60,7 +60,7 @@ def snapshot_info(
 def snapshot_record(ctx: typer.Context, domain: str, name: str | None) -> dict[str, Any]:
     """The snapshot's summary (``projections.snapshot_info``), or exit 2 naming what is not."""
     assert name is not None
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     domain_id = domain_id_for(svc, domain)
     info = info_of(svc.view.db, domain_id, name) if domain_id else None

@@ -85,7 +85,7 @@ def snapshot_list(
     if long and filters != Filters() or names_only and (long or tree):
         raise UsageError("filters and --name go with the short list (not -l; --name not "
                          "with --tree)")
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     domain_id = domain_id_for(svc, domain)
     row = svc.view.domain(domain_id) if domain_id else None

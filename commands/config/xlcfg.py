@@ -23,6 +23,7 @@ import re
 from typing import NamedTuple
 
 from commands.errors import ConfigError
+from commands.safe_read import read_small_file
 
 Scalar = str
 Value = str | tuple["Value", ...]
@@ -415,15 +416,7 @@ def parse_xl_cfg(text: str, path: str = "<config>") -> XlConfig:
 def load_xl_cfg(path: str | os.PathLike[str]) -> XlConfig:
     """Read and parse the UTF-8 xl.cfg file at ``path``. Raises ConfigError."""
     name = os.fsdecode(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {name}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {name}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # e.g. an embedded NUL byte in the path
-        raise ConfigError(f"cannot read config file {quoted(name)}: {exc}") from None
+    data = read_small_file(path)  # a regular file, bounded (commands.safe_read)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
