@@ -6,6 +6,7 @@ import gc
 import importlib
 import os
 import signal
+import sqlite3
 import sys
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -143,22 +144,52 @@ def main(argv: list[str] | None = None) -> int:
         command.main(args=argv, prog_name="xlsnap", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except XlsnapError as exc:
-        return _fail(exc.message, exc.exit_code)
-    except OperationInFlight as exc:
-        return _fail(str(exc), 3)
-    except (InvalidRequest, LedgerUnavailable) as exc:
-        return _fail(str(exc), 2)
-    except DriverError as exc:
-        return _fail(str(exc), 1)
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug: one line, the traceback only on request
-        if os.environ.get("XLSNAP_DEBUG"):
-            raise
-        return _fail(f"internal error: {type(exc).__name__}: {exc} "
-                     "(set XLSNAP_DEBUG=1 for a traceback)", 70)
+    except Exception as exc:
+        code = exit_code(exc)
+        if code == INTERNAL_ERROR:  # a bug: one line, the traceback only on request
+            if os.environ.get("XLSNAP_DEBUG"):
+                raise
+            return _fail(f"internal error: {type(exc).__name__}: {exc} "
+                         "(set XLSNAP_DEBUG=1 for a traceback)", code)
+        return _fail(str(exc), code)
     return 0
+
+
+#: The exit code of a bug (sysexits' EX_SOFTWARE).
+INTERNAL_ERROR = 70
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of an error that ends a command (the README's table of exit codes).
+
+    xlsnap's own errors carry theirs; the ledger's: an operation in flight 3, a bad
+    request 2; a tool that failed before anything changed 1, except a QMP socket busy
+    with another client 3; the ledger's database failing under a command 3.
+    """
+    from eventsourcing.persistence import PersistenceError
+
+    from commands.drivers.qmp_errors import QmpBusy, QmpError, UnsafePath
+    from ledger.errors import LedgerError
+
+    if isinstance(exc, XlsnapError):
+        return exc.exit_code
+    if isinstance(exc, OperationInFlight):
+        return 3
+    if isinstance(exc, (InvalidRequest, LedgerUnavailable)):
+        return 2
+    if isinstance(exc, QmpBusy):
+        return 3
+    if isinstance(exc, (DriverError, QmpError)):
+        return 1
+    if isinstance(exc, UnsafePath):
+        return 2
+    if isinstance(exc, (PersistenceError, sqlite3.Error)):
+        return 3
+    if isinstance(exc, LedgerError):
+        return 2
+    return INTERNAL_ERROR
 
 
 def _fail(message: str, code: int) -> int:
