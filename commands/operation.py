@@ -129,9 +129,8 @@ class Operation:
         self.warnings: list[str] = []
         #: Why the ledger stopped taking writes (then nothing more is recorded), or None.
         self.unrecorded: str | None = None
-        #: An interrupt (SIGINT/SIGTERM) arrived while it was held.
-        self.interrupted = False
         self._interruptible = False
+        self._mask: set[signal.Signals] | None = None  # the signal mask before ``_hold``
 
     def start(self, kind: str, snapshot_name: str | None, details: dict[str, Any],
               plan: list[StepSpec]) -> None:
@@ -141,9 +140,12 @@ class Operation:
         start is retried on the fresh ledger after checking the name again there.
         """
         details = {**details, "plan": [s.as_dict() for s in plan]}
-        with signals_deferred():
+        self._hold()
+        try:
             self._start(kind, snapshot_name, details)
-            self.interrupted = take_interrupt()  # then ``run`` stops before its first step
+        except BaseException:
+            self._release()
+            raise
 
     def _start(self, kind: str, snapshot_name: str | None, details: dict[str, Any]) -> None:
         for _ in range(START_TRIES):
@@ -176,13 +178,19 @@ class Operation:
         Irreversible steps cannot be taken back: if any of them was done when a later
         step fails, ``on_irreversible`` records what that means and returns the
         message; the operation is then closed as ``failed``.
+
+        SIGINT/SIGTERM are held from ``start`` until the operation is closed (by
+        ``complete`` or a failure), and let through only while a side effect runs: an
+        interrupt fails the plan at the step it came in, never between a side effect
+        and its record, nor after the last step (a finished plan completes).
         """
         done: list[tuple[int, StepSpec]] = []
-        with signals_deferred():
-            try:
-                self._run(plan, on_irreversible, done)
-            finally:
-                take_interrupt()  # too late to stop anything: not a second, silent exit
+        self._hold()
+        try:
+            self._run(plan, on_irreversible, done)
+        except BaseException:
+            self._release()
+            raise
 
     def _run(self, plan: list[StepSpec], on_irreversible: Callable[[list[StepSpec]], str] | None,
              done: list[tuple[int, StepSpec]]) -> None:
@@ -191,7 +199,7 @@ class Operation:
         for number, spec in enumerate(plan, start=1):
             action = action_of(spec)
             argv = action.argv(spec.params, self.tools)
-            if self.interrupted or take_interrupt():
+            if take_interrupt():
                 self._fail(spec, ProcessResult(argv, -2, "", "interrupted"), done,
                            on_irreversible, before=True)
             self._interruptible = True
@@ -273,6 +281,8 @@ class Operation:
                 f"{in_flight.get('snapshot_name')!r} was done, but the ledger could not "
                 f"record its end; operation {self.operation_id} stays in flight: "
                 f"'xlsnap recover {self.ledger.domain_name}' will finish it") from None
+        finally:
+            self._release()  # an interrupt held till now comes too late: the plan was done
 
     def undo_steps(self, steps: list[tuple[int, StepSpec]], tries: int = 1) -> list[str]:
         """Undo reversible ``steps`` in reverse, each try recorded; returns what failed."""
@@ -296,6 +306,19 @@ class Operation:
         return failures
 
     # ---- internals -----------------------------------------------------------
+
+    def _hold(self) -> None:
+        """Hold SIGINT/SIGTERM until ``_release`` (once; ``start`` and ``run`` both ask)."""
+        if self._mask is None:
+            self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
+
+    def _release(self) -> None:
+        """Take an interrupt held meanwhile (the operation is closed or failing: it has
+        been answered) and let signals through again."""
+        if self._mask is not None:
+            take_interrupt()
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
+            self._mask = None
 
     def _record(self, change: Callable[[], None]) -> None:
         """Apply ``change`` to the ledger and save it; nothing once a write has failed."""
@@ -357,11 +380,7 @@ class Operation:
                     f"{spec.target}")
         else:
             what = f"{spec.action} on {spec.target} failed: {failure.stderr.strip() or 'error'}"
-        with signals_deferred():
-            try:
-                self._undo_and_close(spec, what, done, on_irreversible)
-            finally:
-                take_interrupt()  # the operation is ending anyway: no second, silent exit
+        self._undo_and_close(spec, what, done, on_irreversible)  # signals held (``run``)
 
     def _undo_and_close(
         self, spec: StepSpec, what: str, done: list[tuple[int, StepSpec]],

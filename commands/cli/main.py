@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
         gc.enable()
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # A parent may have left them blocked (the mask is inherited): an operation holds
+    # them itself where it must (commands.operation).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         command.main(args=argv, prog_name="xlsnap", standalone_mode=True)
     except SystemExit as exc:

@@ -22,7 +22,7 @@ from tests.conftest import REPO
 from tests.live.conftest import LiveDomain
 
 pytestmark = pytest.mark.slow
-DELAYS = (0.0, 0.005, 0.015, 0.03, 0.06, 0.12)
+DELAYS = (0.0, 0.005, 0.015, 0.03, 0.06, 0.12, 0.2, 0.3)
 
 
 def _intent_seen(ledger: str, action: str) -> bool:
@@ -56,7 +56,8 @@ def test_sigterm_after_the_memory_save_intent(live: LiveDomain, delay: float) ->
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert "Traceback" not in err and "Task exception" not in err, err
-    assert proc.returncode in (0, 1), (proc.returncode, err)
+    # 130: the signal came after the operation was recorded as done (README's table)
+    assert proc.returncode in (0, 1, 130), (proc.returncode, err)
     taken = [r["name"] for r in json.loads(live.xlsnap("snapshot-list", "--json", "web").out)]
     if proc.returncode == 1:  # interrupted: undone, and it says so
         assert "interrupted" in err and "nothing changed" in err, err
@@ -64,6 +65,7 @@ def test_sigterm_after_the_memory_save_intent(live: LiveDomain, delay: float) ->
         assert taken == [] and live.tags() == {"drv0": (), "drv1": ()}
         assert list(live.home.rglob("snapshotdata-*")) == []
     else:  # the signal came after the last step: the snapshot is whole
+        assert err == ""
         assert taken == ["s1"] and live.tags() == {"drv0": ("s1",), "drv1": ("s1",)}
     assert live.status() == "running"
     assert live.xlsnap("recover", "web").out.strip() == "web: nothing in flight"
