@@ -60,7 +60,7 @@ def check_owner(op: dict[str, Any], domain: str, force: bool) -> dict[str, Any] 
     if state == ALIVE:
         assert owner is not None
         raise LedgerBlocked(f"{what} of domain {domain!r} is still running, "
-                            f"{describe(owner, user)}; not recovering it")
+                            f"{describe(owner)} (started by {user}); not recovering it")
     if state == REMOTE:
         assert owner is not None
         if not force:

@@ -60,7 +60,7 @@ def test_recover_refuses_a_running_create_which_then_finishes(scratch: Scratch, 
     wait_for_tag(scratch.disk_a, "s1", proc)
     refused = xlsnap("recover", "web")
     assert refused.code == 3, refused.err
-    assert f"still running, by root pid {proc.pid} since " in refused.err
+    assert f"still running, pid {proc.pid} since " in refused.err
     assert "create 's1'" in refused.err and len(refused.err.strip().splitlines()) == 1
     busy = xlsnap("snapshot-create", "-n", "s2", "web")
     assert busy.code == 3 and f"busy: create 's1' by root pid {proc.pid} since" in busy.err
