@@ -30,7 +30,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from commands.actions import StepSpec, Tools, action_of
 from commands.drivers.process import DriverError, ProcessResult
-from commands.errors import LedgerBlocked, LedgerWriteFailed, OperationFailed, XlsnapError
+from commands.errors import LedgerBlocked, LedgerWriteFailed, OperationFailed
 from commands.faults import inject
 from ledger.app import LedgerApp
 from ledger.domain import DomainLedger
