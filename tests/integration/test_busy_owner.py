@@ -176,3 +176,7 @@ def test_six_processes_creates_and_recovers_never_crash(scratch: Scratch, xlsnap
     assert names and sorted(tags(scratch.disk_a)) == names == sorted(tags(scratch.disk_b))
     assert xlsnap("check", "web").code == 0
     assert read_pattern(scratch.disk_a, 0x11)
+    print(f"runs={len(results)} ok={sum(c == 0 for c, _ in results)} "
+          f"busy={sum('busy: ' in e for _, e in results)} "
+          f"still-running={sum('still running, ' in e for _, e in results)} "
+          f"snapshots={len(names)}")
