@@ -4,15 +4,20 @@ A disk that a running domain's device model has open (QEMU, or Xen's) loses its 
 through QMP (``blockdev-snapshot-delete-internal-sync``: qemu-img cannot write to a
 locked image); any other disk through qemu-img. A qcow2 tag once deleted cannot be
 brought back; if a later disk fails, the ledger records which disks lost the tag, the
-snapshot is marked incomplete, and running the delete again finishes it.
+snapshot is marked incomplete, and running the delete again finishes it. So that this
+is rare, every disk qemu-img will write is checked to be writable and not locked by
+another process before the first change. A disk whose tag is gone already (removed by
+hand, or by a delete whose record was lost) is no obstacle: the others lose theirs,
+and the step on it records that the tag was absent.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from commands.actions import StepSpec
-from commands.existing import TaggedDisk, internal_disks
+from commands.existing import TaggedDisk, check_writable, internal_disks
 from commands.messages import DeleteSnapshot
 from commands.metadata import metadata_path
 from commands.operation import Operation
@@ -36,6 +41,13 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
     record = ledger.entry(cmd.name)["record"]
     domain_dir = svc.settings.domain_dir(domain.uuid)
     opened = _open_disks(target, svc)
+    for d in disks:
+        if d.present and os.path.realpath(d.path) not in opened:
+            check_writable(d.device, d.path)
+    for d in disks:
+        if not d.present:
+            print(f"xlsnap: warning: disk {d.device!r} ({d.path}) has no tag {d.tag!r} "
+                  "already; deleting it from the other disks", file=sys.stderr)
     plan = [_tag_step(opened, d) for d in disks]
     memory = record.get("memory_file")
     if memory and os.path.lexists(memory):

@@ -38,3 +38,7 @@ class LedgerBlocked(XlsnapError):
     """The ledger needs recovery (an operation is in flight) or failed verification."""
 
     exit_code = 3
+
+
+class LedgerWriteFailed(LedgerBlocked):
+    """The ledger refused a write mid-operation: the operation stays in flight for recover."""

@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger.errors import InvalidRequest, OperationInFlight
 from ledger.names import check_snapshot_name
+from ledger.owner import ALIVE, GONE, REMOTE, Owner, describe, owner_state
 
 #: Namespace of the aggregate ids: uuid5(NAMESPACE, "xlsnap:domain:" + key).
 DOMAIN_NAMESPACE = uuid5(NAMESPACE_URL, "https://xlsnap.invalid/domain")
@@ -63,32 +64,52 @@ class DomainLedger(Aggregate):
     # ---- operations ----------------------------------------------------------
 
     def check_idle(self) -> None:
-        """Raise ``OperationInFlight`` when an operation has started and not finished."""
+        """Raise ``OperationInFlight`` when an operation has started and not finished.
+
+        The message says "busy" while the owning process runs, and "run recover"
+        only when it is gone (or, on another host, cannot be checked: ``--force``).
+        """
         if self.in_flight is not None:
             op = self.in_flight
             actor = op.get("actor", {})
-            raise OperationInFlight(
-                f"domain {self.domain_name!r} has operation {op['operation_id']} "
-                f"({op['kind']} {op.get('snapshot_name')!r}) in flight, started by "
-                f"{actor.get('user')} on {actor.get('host')} at {op['started_at']}; "
-                f"run 'xlsnap recover {self.domain_name}'",
-                op,
-            )
+            owner = op.get("owner")
+            state = owner_state(owner)
+            what = f"{op['kind']} {op.get('snapshot_name')!r}"
+            if op.get("recovery"):
+                what = f"recovery of {what}"
+            if state in (ALIVE, REMOTE):
+                assert owner is not None
+                hint = ("try again when it has finished" if state == ALIVE else
+                        f"if that process is gone, run 'xlsnap recover --force "
+                        f"{self.domain_name}'")
+                message = (f"domain {self.domain_name!r} is busy: {what} "
+                           f"{describe(owner, actor.get('user'))} (operation "
+                           f"{op['operation_id']} in flight); {hint}")
+            else:
+                gone = ("its process is gone: run" if state == GONE
+                        else "if its process is gone, run")
+                message = (f"domain {self.domain_name!r} has operation {op['operation_id']} "
+                           f"({what}) in flight, started by {actor.get('user')} on "
+                           f"{actor.get('host')} at {op['started_at']}; {gone} "
+                           f"'xlsnap recover {self.domain_name}'")
+            raise OperationInFlight(message, op)
 
     def begin(
         self, operation_id: str, kind: str, snapshot_name: str | None, actor: Actor,
-        details: Record,
+        details: Record, owner: Owner | None = None,
     ) -> None:
-        """Start an operation; refuses while another is in flight."""
+        """Start an operation owned by process ``owner``; refuses while another is in flight."""
         self.check_idle()
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self._operation_started(operation_id, kind, snapshot_name, actor, details, started_at)
+        self._operation_started(operation_id, kind, snapshot_name, actor, details, started_at,
+                                owner)
 
     @event("OperationStarted")
     def _operation_started(
         self, operation_id: str, kind: str, snapshot_name: str | None, actor: Actor,
-        details: Record, started_at: str,
+        details: Record, started_at: str, owner: Owner | None = None,
     ) -> None:
+        # ``owner`` is absent from events recorded before owners were: None then.
         self.in_flight = {
             "operation_id": operation_id,
             "kind": kind,
@@ -97,6 +118,7 @@ class DomainLedger(Aggregate):
             "started_at": started_at,
             "details": details,
             "steps": {},
+            "owner": owner,
         }
 
     def _require_operation(self, operation_id: str) -> Record:
@@ -146,18 +168,24 @@ class DomainLedger(Aggregate):
         return self.in_flight["steps"].get(str(step), {}).get(phase)
 
     def decide_recovery(
-        self, operation_id: str, decision: str, evidence: Record, actor: Actor
+        self, operation_id: str, decision: str, evidence: Record, actor: Actor,
+        owner: Owner | None = None,
     ) -> None:
-        """Record what recovery found for each step and whether it goes forward or back."""
+        """Record what recovery found for each step and whether it goes forward or back;
+        the recovering process ``owner`` owns the operation from then on."""
         self._require_operation(operation_id)
-        self._recovery_decided(operation_id, decision, evidence, actor)
+        self._recovery_decided(operation_id, decision, evidence, actor, owner)
 
     @event("RecoveryDecided")
     def _recovery_decided(
-        self, operation_id: str, decision: str, evidence: Record, actor: Actor
+        self, operation_id: str, decision: str, evidence: Record, actor: Actor,
+        owner: Owner | None = None,
     ) -> None:
         assert self.in_flight is not None
         self.in_flight["recovery"] = decision
+        if owner is not None:
+            self.in_flight["owner"] = owner
+            self.in_flight["actor"] = actor
 
     def finish(self, operation_id: str, outcome: str, message: str, actor: Actor) -> None:
         """Close the operation in flight: completed, compensated or failed."""

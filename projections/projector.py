@@ -53,6 +53,7 @@ def _started(cur: sqlite3.Cursor, position: int, event: Any) -> None:
         "operation_id": event.operation_id, "kind": event.kind,
         "snapshot_name": event.snapshot_name, "actor": event.actor,
         "started_at": event.timestamp.timestamp(),
+        "owner": getattr(event, "owner", None),  # absent from older events
     }
     cur.execute("UPDATE view_domains SET in_flight=? WHERE domain_id=?",
                 (json.dumps(in_flight), _domain_id(event)))

@@ -6,6 +6,7 @@ import gc
 import importlib
 import os
 import signal
+import sqlite3
 import sys
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -166,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     verbose = bool(_global_flags(sys.argv[1:] if argv is None else argv)
                    & {"-v", "--verbose"})
+    # A parent may have left them blocked (the mask is inherited): an operation holds
+    # them itself where it must (commands.operation).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         command.main(args=argv, prog_name="xlsnap", standalone_mode=True)
     except SystemExit as exc:
@@ -173,20 +177,52 @@ def main(argv: list[str] | None = None) -> int:
     except XlsnapError as exc:
         return _fail("\n".join(filter(None, (exc.message, exc.detail))), exc.exit_code,
                      verbose)
-    except OperationInFlight as exc:
-        return _fail(str(exc), 3, verbose)
-    except (InvalidRequest, LedgerUnavailable) as exc:
-        return _fail(str(exc), 2, verbose)
-    except DriverError as exc:
-        return _fail(str(exc), 1, verbose)
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug: one line, the traceback only on request
-        if os.environ.get("XLSNAP_DEBUG"):
-            raise
-        return _fail(f"internal error: {type(exc).__name__}: {exc} "
-                     "(set XLSNAP_DEBUG=1 for a traceback)", 70)
+    except Exception as exc:
+        code = exit_code(exc)
+        if code == INTERNAL_ERROR:  # a bug: one line, the traceback only on request
+            if os.environ.get("XLSNAP_DEBUG"):
+                raise
+            return _fail(f"internal error: {type(exc).__name__}: {exc} "
+                         "(set XLSNAP_DEBUG=1 for a traceback)", code)
+        return _fail(str(exc), code, verbose)
     return 0
+
+
+#: The exit code of a bug (sysexits' EX_SOFTWARE).
+INTERNAL_ERROR = 70
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of an error that ends a command (the README's table of exit codes).
+
+    xlsnap's own errors carry theirs; the ledger's: an operation in flight 3, a bad
+    request 2; a tool that failed before anything changed 1, except a QMP socket busy
+    with another client 3; the ledger's database failing under a command 3.
+    """
+    from eventsourcing.persistence import PersistenceError
+
+    from commands.drivers.qmp_errors import QmpBusy, QmpError, UnsafePath
+    from ledger.errors import LedgerError
+
+    if isinstance(exc, XlsnapError):
+        return exc.exit_code
+    if isinstance(exc, OperationInFlight):
+        return 3
+    if isinstance(exc, (InvalidRequest, LedgerUnavailable)):
+        return 2
+    if isinstance(exc, QmpBusy):
+        return 3
+    if isinstance(exc, (DriverError, QmpError)):
+        return 1
+    if isinstance(exc, UnsafePath):
+        return 2
+    if isinstance(exc, (PersistenceError, sqlite3.Error)):
+        return 3
+    if isinstance(exc, LedgerError):
+        return 2
+    return INTERNAL_ERROR
 
 
 def _fail(message: str, code: int, verbose: bool = False) -> int:

@@ -92,9 +92,7 @@ def snapshot_list(
     current = row["current"] if row else None
     if row and row["in_flight"]:
         op = json.loads(row["in_flight"])
-        print(f"xlsnap: warning: operation {op['operation_id']} ({op['kind']} "
-              f"{op.get('snapshot_name')!r}) is in flight; if its process is gone, run "
-              f"'xlsnap recover {domain}'", file=sys.stderr)
+        print(f"xlsnap: warning: {_in_flight_note(op, domain)}", file=sys.stderr)
     if long:
         _print_long(svc, domain_id, domain, name)
         return
@@ -156,3 +154,19 @@ def _print_long(svc: Any, domain_id: str | None, domain: str, name: str | None) 
 
 def register(app: typer.Typer) -> None:
     app.command("snapshot-list")(snapshot_list)
+
+
+def _in_flight_note(op: dict[str, Any], domain: str) -> str:
+    """"busy" while the operation's process runs, else how to recover it."""
+    from ledger.owner import ALIVE, GONE, REMOTE, describe, owner_state
+
+    what = f"operation {op['operation_id']} ({op['kind']} {op.get('snapshot_name')!r})"
+    owner = op.get("owner")
+    state = owner_state(owner)
+    if state == ALIVE:
+        return f"busy: {what} {describe(owner, op.get('actor', {}).get('user'))}"
+    if state == REMOTE:
+        return (f"{what} is in flight, {describe(owner, op.get('actor', {}).get('user'))}; "
+                f"if that process is gone, run 'xlsnap recover --force {domain}'")
+    gone = "its process is gone: run" if state == GONE else "if its process is gone, run"
+    return f"{what} is in flight; {gone} 'xlsnap recover {domain}'"

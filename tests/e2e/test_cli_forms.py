@@ -103,12 +103,14 @@ def locked_disk(scratch: Scratch) -> Iterator[Scratch]:
     holder = subprocess.Popen(["qemu-io", "-f", "qcow2", "-c", "sleep 60000", str(scratch.disk_a)],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            probe = subprocess.run(["qemu-img", "snapshot", "-l", str(scratch.disk_a)],
+        for _ in range(600):              # a loaded machine starts qemu-io slowly
+            probe = subprocess.run(["qemu-img", "info", str(scratch.disk_a)],
                                    capture_output=True, text=True)
             if "lock" in probe.stderr:
                 break
             subprocess.run(["sleep", "0.05"])
+        else:
+            pytest.fail("qemu-io never took the image's lock")
         yield scratch
     finally:
         holder.kill()
