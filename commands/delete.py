@@ -24,6 +24,7 @@ from commands.operation import Operation
 from commands.services import Services
 from commands.toolstacks.base import Target
 from commands.toolstacks.xen import with_qmp_disks
+from ledger.domain import DomainLedger
 
 
 def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
@@ -37,6 +38,9 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
     ledger.check_idle()
     ledger.entry(cmd.name)
     ledger.check_not_held(cmd.name)
+    if cmd.metadata_only:
+        forget_snapshot(cmd, svc, target, ledger)
+        return
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "delete")
     record = ledger.entry(cmd.name)["record"]
     domain_dir = svc.settings.domain_dir(domain.uuid)
@@ -69,6 +73,31 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
     finally:
         svc.sync()
     op.complete(lambda lg: lg.record_removed(op.operation_id, cmd.name, svc.actor))
+    svc.sync()
+
+
+def forget_snapshot(cmd: DeleteSnapshot, svc: Services, target: Target,
+                    ledger: DomainLedger) -> None:
+    """``--metadata``: record the snapshot as deleted and remove its metadata file only.
+
+    The way out for a snapshot whose image is gone (nothing left to delete it from),
+    or for an operator who removes the files by hand: its tags, overlays and memory
+    image are not touched (and ``check`` will report tags it no longer knows).
+    """
+    domain = target.domain
+    record = ledger.entry(cmd.name)["record"]
+    domain_dir = svc.settings.domain_dir(domain.uuid)
+    plan = [StepSpec("metadata-remove", str(metadata_path(domain_dir, cmd.name)),
+                     {"dir": str(domain_dir), "name": cmd.name, "record": record})]
+    op = Operation(svc.app, ledger, svc.actor, svc.tools)
+    op.start("delete", cmd.name, {"domain": domain.name, "toolstack": target.toolstack,
+                                  "metadata_only": True}, plan)
+    try:
+        op.run(plan)
+    finally:
+        svc.sync()
+    op.complete(lambda lg: lg.record_removed(op.operation_id, cmd.name, svc.actor),
+                message="metadata only: disks and files kept")
     svc.sync()
 
 

@@ -32,7 +32,12 @@ class RevertSnapshot(NamedTuple):
 
 
 class DeleteSnapshot(NamedTuple):
-    """Remove snapshot ``name`` and every file that belongs to it."""
+    """Remove snapshot ``name`` and every file that belongs to it.
+
+    ``metadata_only`` forgets it instead: the ledger and its metadata file let go of it,
+    its tags, overlays and memory image stay where they are.
+    """
 
     domain: str
     name: str
+    metadata_only: bool = False

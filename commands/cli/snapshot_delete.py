@@ -19,6 +19,9 @@ def snapshot_delete(
         metavar="[NAME]", help="Snapshot to delete (or -n NAME).")] = None,
     name_option: Annotated[str | None, typer.Option(
         "-n", "--name", help="Snapshot to delete.")] = None,
+    metadata_only: Annotated[bool, typer.Option(
+        "--metadata", help="Forget the snapshot (recorded), keep its tags and files: for a "
+        "snapshot whose image is gone, or files an operator removes by hand.")] = False,
 ) -> None:
     """Delete snapshot NAME of DOMAIN: its disk state, memory image and metadata file.
 
@@ -31,10 +34,15 @@ def snapshot_delete(
     Example:
       xlsnap snapshot-delete -n before-upgrade web
       xlsnap snapshot-delete web before-upgrade
+      xlsnap snapshot-delete --metadata web lost-with-its-image
     """
     name = one_name(snapshot, name_option)
     svc = services(ctx)
-    delete_snapshot(DeleteSnapshot(domain, name), svc)
+    delete_snapshot(DeleteSnapshot(domain, name, metadata_only), svc)
+    if metadata_only:
+        typer.echo(f"Snapshot {name} of domain {domain} forgotten (metadata only: its tags "
+                   "and files are kept)")
+        return
     typer.echo(f"Snapshot {name} of domain {domain} deleted")
 
 

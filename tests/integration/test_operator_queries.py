@@ -145,3 +145,25 @@ def test_marking_current_changes_the_next_parent_not_the_disks(branched: Scratch
     diff = json.loads(xlsnap("diff", "web", "--from-event", "1", "--json").out)
     assert "marked-current" in [c["change"] for c in diff["changes"]]
     assert xlsnap("snapshot-current", "web", "zz").code == 2
+
+
+def test_a_snapshot_whose_image_is_gone_is_forgotten_with_metadata(scratch: Scratch,
+                                                                   xlsnap: Xlsnap) -> None:
+    from tests.conftest import read_pattern, tags
+
+    write_pattern(scratch.disk_b, 0x42)
+    assert xlsnap("snapshot-create", "-n", "s1", "web").code == 0
+    assert xlsnap("snapshot-create", "-n", "s2", "web").code == 0
+    scratch.disk_a.unlink()                                   # the image is gone
+    run = xlsnap("snapshot-delete", "web", "s1")
+    assert run.code != 0                                     # nothing to delete it from
+    run = xlsnap("snapshot-delete", "--metadata", "web", "s1")
+    assert run.code == 0 and "forgotten" in run.out, run.err
+    assert names(xlsnap("snapshot-list", "--name", "web")) == ["s2"]
+    assert not (scratch.domain_dir / "snapshotdata-s1.libxl-json").exists()
+    assert tags(scratch.disk_b) == ["s1", "s2"]              # the files are kept
+    assert read_pattern(scratch.disk_b, 0x42)
+    assert xlsnap("snapshot-parent", "web", "s2").err.endswith("is a root: it has no parent\n")
+    history = json.loads(xlsnap("history", "--json", "web").out)
+    assert any(e["event"] == "OperationStarted" and e["data"]["details"].get("metadata_only")
+               for e in history)
