@@ -64,6 +64,9 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     """
     target = svc.resolve(cmd.domain)
     snapcfg = load_snapshot_cfg(cmd.config_file) if cmd.config_file else None
+    if cmd.description is not None:
+        snapcfg = (snapcfg or SnapshotConfig(None, "", None, None, None, ()))._replace(
+            description=cmd.description)
     check_outside_state(snapcfg, svc.settings.home, svc.settings.ledger)
     chosen = _choose_name(cmd.name, snapcfg)
     name = check_snapshot_name(chosen if chosen is not None
@@ -94,6 +97,7 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
         "disks": [p.record(name) for p in plans],
         "domain": {"name": domain.name, "uuid": domain.uuid},
         "toolstack": "offline",
+        **(cmd.extra or {}),
     }
     plan = [_disk_step(p, name) for p in plans]
     externals = [p for p in plans if p.kind == "external"]

@@ -198,6 +198,7 @@ def _record(cmd: CreateSnapshot, snapcfg: SnapshotConfig | None, name: str, doma
         "domain": {"name": domain.name, "uuid": domain.uuid},
         "toolstack": live.toolstack,
         "crash_consistent": not memory and live.was_running,
+        **(cmd.extra or {}),
         "memory_format": fmt,
         "memory_file": memory_file,
         "memory_sha256": None,

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class CreateSnapshot(NamedTuple):
     """Take a snapshot of ``domain``: named, or from a snapshot config file.
 
     ``disk_only`` leaves a running domain's memory out (a crash-consistent snapshot).
+    ``description`` overrides the config's; ``extra`` adds facts of xlsnap's own to the
+    record (``wrap`` links a pre/post pair).
     """
 
     domain: str
     name: str | None = None
     config_file: str | None = None
     disk_only: bool = False
+    description: str | None = None
+    extra: dict[str, Any] | None = None
 
 
 class RevertSnapshot(NamedTuple):

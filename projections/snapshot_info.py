@@ -50,6 +50,8 @@ def snapshot_info(db: sqlite3.Connection, domain_id: str, name: str) -> dict[str
         "toolstack": record.get("toolstack"),
         "created_at": row["created_at"], "created_by": _actor_at(db, row["position"]),
         "adopted": bool(record.get("adopted")),
+        "holds": list(record.get("holds", [])),
+        "wrap": record.get("wrap"),
     }
 
 

@@ -24,6 +24,8 @@ def snapshot_create(
     name_template: Annotated[str | None, typer.Option(
         "--name-template", help="Name from a template: fields {date:%Y%m%d} (local), "
         "{utc:...}, {epoch}, {domain}.")] = None,
+    description: Annotated[str | None, typer.Option(
+        "--description", help="The snapshot's description [default: the config's].")] = None,
     disk_only: Annotated[bool, typer.Option(
         "--disk-only", help="Of a running domain, snapshot the disks only, without pausing "
         "it (crash-consistent), as memory=\"no\" in a snapshot config does.")] = False,
@@ -59,7 +61,7 @@ def snapshot_create(
 
         name = render_name(name_template, domain)
     svc = services(ctx)
-    record = create_snapshot(CreateSnapshot(domain, name, cfgfile, disk_only), svc)
+    record = create_snapshot(CreateSnapshot(domain, name, cfgfile, disk_only, description), svc)
     disks = ", ".join(f"{d['device']} ({d['type']})" for d in record["disks"])
     how = ""
     if record.get("memory") == "yes":

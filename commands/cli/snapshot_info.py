@@ -53,7 +53,11 @@ def snapshot_info(
         ("Created", f"{created} by {actor_label(info['created_by'])}"
                     + (" (adopted)" if info["adopted"] else "")),
         ("Description", info["description"] or "-"),
+        ("Holds", ", ".join(info["holds"]) or "-"),
     ]
+    if info["wrap"]:
+        lines.append(("Pair", f"{info['wrap']['role']} snapshot of a wrapped command; "
+                              f"its partner is {info['wrap']['partner']}"))
     typer.echo("\n".join(f"{k + ':':<13}{v}" for k, v in lines))
 
 
