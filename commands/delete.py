@@ -67,7 +67,10 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
         return (f"snapshot {cmd.name!r} was already removed from {', '.join(devices)} and is "
                 "now incomplete; run snapshot-delete again to finish")
 
-    op.start("delete", cmd.name, {"domain": domain.name, "toolstack": target.toolstack}, plan)
+    details = {"domain": domain.name, "toolstack": target.toolstack}
+    if cmd.reason:
+        details["reason"] = cmd.reason
+    op.start("delete", cmd.name, details, plan)
     try:
         op.run(plan, on_irreversible=partial)
     finally:

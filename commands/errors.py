@@ -42,3 +42,9 @@ class LedgerBlocked(XlsnapError):
 
 class LedgerWriteFailed(LedgerBlocked):
     """The ledger refused a write mid-operation: the operation stays in flight for recover."""
+
+
+class Interrupted(XlsnapError):
+    """Ctrl-C or SIGTERM between operations (a prune between two deletes)."""
+
+    exit_code = 130

@@ -45,3 +45,4 @@ class DeleteSnapshot(NamedTuple):
     domain: str
     name: str
     metadata_only: bool = False
+    reason: str | None = None      # why (a prune rule), recorded with the operation

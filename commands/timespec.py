@@ -62,3 +62,14 @@ def show_time(epoch: float | None) -> str:
     if epoch is None:
         return "-"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a span like ``2d``, ``12h``, ``1w2d``; nothing else is a span."""
+    value = text.strip()
+    if not _RELATIVE.fullmatch(value):
+        raise UsageError(f"invalid span {text!r}: use 90s, 15m, 2h, 1d12h, 1w")
+    seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(value))
+    if seconds <= 0:
+        raise UsageError(f"invalid span {text!r}: it must be longer than nothing")
+    return seconds

@@ -9,7 +9,8 @@ from ledger.errors import InvalidRequest
 MAX_NAME_LENGTH = 64
 _ALLOWED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@-]*")
 #: The kinds of operation the ledger records (``OperationStarted.kind``).
-OPERATION_KINDS = ("create", "revert", "delete", "adopt", "mark-current", "hold", "release")
+OPERATION_KINDS = ("create", "revert", "delete", "adopt", "mark-current", "hold", "release",
+                   "prune")
 #: Longest hold tag (a ZFS user hold tag is at most 255 bytes; ours are shown in lists).
 MAX_HOLD_TAG_LENGTH = 64
 

@@ -93,7 +93,7 @@ SUBCOMMANDS = {
     "snapshot-info": "snapshot_info", "snapshot-parent": "snapshot_parent",
     "snapshot-current": "snapshot_current", "domains": "domains_cmd",
     "snapshot-hold": "snapshot_hold", "snapshot-release": "snapshot_release",
-    "snapshot-holds": "snapshot_holds", "wrap": "wrap",
+    "snapshot-holds": "snapshot_holds", "wrap": "wrap", "prune": "prune",
 }
 
 #: The global options that take a value (``_invoked`` skips it); the others are flags.

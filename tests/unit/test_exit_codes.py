@@ -21,7 +21,7 @@ from tests.conftest import REPO
 #: a bug if it ever reaches the top).
 EXPECTED = {
     # commands/errors.py
-    "XlsnapError": 1, "UsageError": 2, "ConfigError": 2, "OperationFailed": 1,
+    "XlsnapError": 1, "UsageError": 2, "Interrupted": 130, "ConfigError": 2, "OperationFailed": 1,
     "LedgerBlocked": 3, "LedgerWriteFailed": 3,
     # commands/operation.py: an undo that failed, a part-way delete, the ledger changed or
     # unwritable: all leave something for the user (recover, delete again): never 1
