@@ -178,6 +178,7 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
             raise CompensationFailed(f"recovery could not finish {spec.action} on "
                                      f"{spec.target}: {result.error_line()}; run recover again")
     name = op.get("snapshot_name")
+    tag = op["details"].get("tag")
     record = with_memory_digest(op["details"].get("record", {}))
     take = lambda lg: lg.record_taken(op["operation_id"], name,  # noqa: E731
                                       record, svc.actor)
@@ -186,6 +187,12 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
         "adopt": take,
         "revert": lambda lg: lg.record_reverted(op["operation_id"], name, svc.actor),
         "delete": lambda lg: lg.record_removed(op["operation_id"], name, svc.actor),
+        # the operator's marks have no steps: what was asked is recorded at the start
+        "mark-current": lambda lg: lg.record_marked_current(op["operation_id"], name,
+                                                            svc.actor),
+        "hold": lambda lg: lg.record_held(op["operation_id"], name, tag, svc.actor),
+        "release": lambda lg: lg.record_released(op["operation_id"], name, tag, svc.actor),
+        "prune": lambda lg: None,   # its deletions are operations of their own
     }
     if op["kind"] not in facts:
         raise UsageError(f"cannot recover an operation of kind {op['kind']!r}")

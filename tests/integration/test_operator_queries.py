@@ -167,3 +167,34 @@ def test_a_snapshot_whose_image_is_gone_is_forgotten_with_metadata(scratch: Scra
     history = json.loads(xlsnap("history", "--json", "web").out)
     assert any(e["event"] == "OperationStarted" and e["data"]["details"].get("metadata_only")
                for e in history)
+
+
+@pytest.mark.parametrize("kind, details, check", [
+    ("hold", {"tag": "audit"}, lambda x: x("snapshot-holds", "web").out.split() == ["b", "audit"]),
+    ("mark-current", {}, lambda x: x("snapshot-current", "--name", "web").out == "b\n"),
+])
+def test_a_mark_left_in_flight_by_a_crash_is_finished_by_recover(
+        branched: Scratch, xlsnap: Xlsnap, kind: str, details: dict, check: Callable) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    # a process that records the start of the mark, then dies before its end
+    script = (
+        "import sys, os\n"
+        "from commands.services import open_services\n"
+        "from commands.settings import Settings\n"
+        "from commands.operation import Operation\n"
+        f"svc = open_services(Settings.resolve({str(branched.home)!r}, None, "
+        f"{str(branched.config_dir)!r}))\n"
+        "ledger = svc.ledger_for(svc.resolve('web').domain)\n"
+        "op = Operation(svc.app, ledger, svc.actor, svc.tools)\n"
+        f"op.start({kind!r}, 'b', {{'domain': 'web', **{details!r}}}, [])\n"
+        "os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO, timeout=60)
+    assert xlsnap("snapshot-create", "-n", "x", "web").code == 3        # in flight
+    run = xlsnap("recover", "web")
+    assert run.code == 0, run.err
+    assert check(xlsnap)
+    assert xlsnap("check", "web").code == 0
