@@ -193,6 +193,9 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
         "hold": lambda lg: lg.record_held(op["operation_id"], name, tag, svc.actor),
         "release": lambda lg: lg.record_released(op["operation_id"], name, tag, svc.actor),
         "prune": lambda lg: None,   # its deletions are operations of their own
+        "edit": lambda lg: lg.record_edited(op["operation_id"], name,
+                                            op["details"]["new_name"],
+                                            op["details"]["record"], svc.actor),
     }
     if op["kind"] not in facts:
         raise UsageError(f"cannot recover an operation of kind {op['kind']!r}")

@@ -310,3 +310,27 @@ class DomainLedger(Aggregate):
     def _hold_released(self, operation_id: str, name: str, tag: str, actor: Actor) -> None:
         entry = self.entries[name]
         entry["holds"] = [t for t in entry.get("holds", []) if t != tag]
+
+    # ---- edits: a new name, a new description ---------------------------------
+
+    def record_edited(self, operation_id: str, name: str, new_name: str, record: Record,
+                      actor: Actor) -> None:
+        """Record snapshot ``name``'s new name (its children and "current" follow) and
+        record; refused while it is held (a hold names a snapshot)."""
+        self._require_operation(operation_id)
+        self.entry(name)
+        if new_name != name:
+            self.check_new_name(new_name)
+            self.check_not_held(name, "renamed")
+        self._snapshot_edited(operation_id, name, new_name, record, actor)
+
+    @event("SnapshotEdited")
+    def _snapshot_edited(self, operation_id: str, name: str, new_name: str, record: Record,
+                         actor: Actor) -> None:
+        self.entries = {(new_name if k == name else k): v for k, v in self.entries.items()}
+        self.entries[new_name]["record"] = record
+        for entry in self.entries.values():
+            if entry["parent"] == name:
+                entry["parent"] = new_name
+        if self.current == name:
+            self.current = new_name

@@ -10,7 +10,7 @@ MAX_NAME_LENGTH = 64
 _ALLOWED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@-]*")
 #: The kinds of operation the ledger records (``OperationStarted.kind``).
 OPERATION_KINDS = ("create", "revert", "delete", "adopt", "mark-current", "hold", "release",
-                   "prune")
+                   "prune", "edit")
 #: Longest hold tag (a ZFS user hold tag is at most 255 bytes; ours are shown in lists).
 MAX_HOLD_TAG_LENGTH = 64
 

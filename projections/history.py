@@ -62,6 +62,11 @@ def describe(row: dict[str, Any]) -> str:
         seen = ", ".join(f"step {n} {words[e.get('happened', False)]}"
                          for n, e in steps.items())
         return f"roll {data.get('decision')}: {seen}"
+    if kind == "SnapshotEdited":
+        new = data.get("new_name")
+        what = f"renamed {data.get('name')} -> {new}" if new != data.get("name") \
+            else f"{new} edited"
+        return f"{what} (description {str((data.get('record') or {}).get('description'))!r})"
     if kind == "CurrentMarked":
         return f"{data.get('name')} marked current (no revert)"
     if kind in ("HoldPlaced", "HoldReleased"):

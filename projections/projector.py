@@ -95,6 +95,22 @@ def _deleted(cur: sqlite3.Cursor, position: int, event: Any) -> None:
                 (parent, domain_id, event.name))
 
 
+@_on("SnapshotEdited")
+def _edited(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+    domain_id, old, new = _domain_id(event), event.name, event.new_name
+    row = cur.execute("SELECT json_extract(record, '$.holds') FROM view_snapshots "
+                      "WHERE domain_id=? AND name=?", (domain_id, old)).fetchone()
+    record = dict(event.record)
+    if row and row[0]:
+        record["holds"] = json.loads(row[0])
+    cur.execute("UPDATE view_snapshots SET name=?, record=? WHERE domain_id=? AND name=?",
+                (new, json.dumps(record), domain_id, old))
+    cur.execute("UPDATE view_snapshots SET parent=? WHERE domain_id=? AND parent=?",
+                (new, domain_id, old))
+    cur.execute("UPDATE view_domains SET current=? WHERE domain_id=? AND current=?",
+                (new, domain_id, old))
+
+
 @_on("CurrentMarked")
 def _current_marked(cur: sqlite3.Cursor, position: int, event: Any) -> None:
     _set_current(cur, event, event.name)

@@ -34,8 +34,8 @@ def diff(
         "--to-event", help="The later moment as a log position.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
 ) -> None:
-    """List the snapshots created, deleted and reverted to between two moments, with
-    who did each, and how the current snapshot moved.
+    """List the snapshots created, deleted, reverted to and renamed between two moments,
+    with who did each, and how the current snapshot moved.
 
     Moments are read as 'xlsnap replay --as-of' reads them (commit order).
 

@@ -94,6 +94,7 @@ SUBCOMMANDS = {
     "snapshot-current": "snapshot_current", "domains": "domains_cmd",
     "snapshot-hold": "snapshot_hold", "snapshot-release": "snapshot_release",
     "snapshot-holds": "snapshot_holds", "wrap": "wrap", "prune": "prune",
+    "snapshot-edit": "snapshot_edit",
 }
 
 #: The global options that take a value (``_invoked`` skips it); the others are flags.

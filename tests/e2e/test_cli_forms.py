@@ -93,8 +93,9 @@ def test_did_you_mean_is_said_once(scratch: Scratch, xlsnap: Xlsnap) -> None:
     assert run.err.lower().count("did you mean") == 1
 
 
-def test_diff_help_promises_no_renames(xlsnap: Xlsnap) -> None:
-    assert "rename" not in xlsnap("diff", "--help").out
+def test_diff_help_promises_renames_now_that_snapshot_edit_makes_them(xlsnap: Xlsnap) -> None:
+    assert "renamed" in xlsnap("diff", "--help").out
+    assert "snapshot-edit" in xlsnap("--help").out
 
 
 @pytest.fixture
