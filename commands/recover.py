@@ -23,6 +23,7 @@ from commands.actions import Evidence, StepSpec, action_of
 from commands.drivers.process import DriverError
 from commands.drivers.qmp import QmpError
 from commands.errors import UsageError
+from commands.backing import with_base_fingerprints
 from commands.memory import with_memory_digest
 from commands.operation import CompensationFailed, Operation, signals_deferred
 from commands.services import Services
@@ -128,7 +129,7 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
             raise CompensationFailed(f"recovery could not finish {spec.action} on "
                                      f"{spec.target}: {result.stderr.strip()}; run recover again")
     name = op.get("snapshot_name")
-    record = with_memory_digest(op["details"].get("record", {}))
+    record = with_base_fingerprints(with_memory_digest(op["details"].get("record", {})))
     take = lambda lg: lg.record_taken(op["operation_id"], name,  # noqa: E731
                                       record, svc.actor)
     facts = {
