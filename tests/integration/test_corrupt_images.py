@@ -31,3 +31,15 @@ def test_a_create_that_marks_an_image_corrupt_says_so_and_the_next_is_refused(
     check = xlsnap("check", "--json", "web")
     assert check.code == 3
     assert [d["kind"] for d in json.loads(check.out)] == ["corrupt-image"]
+
+
+def test_a_revert_of_an_image_marked_corrupt_is_refused(scratch: Scratch, xlsnap) -> None:
+    assert xlsnap("snapshot-create", "-n", "s1", "web").code == 0
+    with scratch.disk_b.open("r+b") as handle:              # the corrupt bit (header byte 79)
+        handle.seek(79)
+        handle.write(b"\x02")
+    events = len(json.loads(xlsnap("history", "--json", "web").out))
+    run = xlsnap("snapshot-revert", "-n", "s1", "web")
+    assert run.code == 2 and f"{scratch.disk_b} is marked corrupt" in run.err, run.err
+    assert len(json.loads(xlsnap("history", "--json", "web").out)) == events
+    assert tags(scratch.disk_a) == ["s1"]
