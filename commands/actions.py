@@ -151,7 +151,10 @@ class TagDelete(Action):
         return result
 
     def probe(self, p: Params, tools: Tools) -> Evidence:
-        return _tag_evidence(tools.qemu_img, p["path"], p["tag"], present_means_done=False)
+        seen = _tag_evidence(tools.qemu_img, p["path"], p["tag"], present_means_done=False)
+        # a delete rolls forward; one that already happened is not run again
+        return Evidence(seen.happened, {**seen.detail,
+                                        "fingerprints": {p["path"]: fingerprint(p["path"])}})
 
 
 class SafetyTagDelete(TagDelete):

@@ -43,7 +43,7 @@ def latest_fingerprints(events: Iterable[Any]) -> dict[str, Fingerprint]:
     """The last fingerprint the ledger holds for each image, oldest event first.
 
     Sources: the bases of a ``SnapshotTaken`` record; the ``fingerprints`` of a step's
-    result (images xlsnap wrote to itself).
+    result (images xlsnap wrote to itself) or of ``recover``'s probe of such a step.
     """
     latest: dict[str, Fingerprint] = {}
     for event in events:
@@ -53,10 +53,18 @@ def latest_fingerprints(events: Iterable[Any]) -> dict[str, Fingerprint]:
                 if disk.get("base_fingerprint"):
                     latest[disk["file"]] = disk["base_fingerprint"]
         elif kind == "StepFinished" and isinstance(getattr(event, "result", None), dict):
-            for path, fp in (event.result.get("fingerprints") or {}).items():
-                if path in latest and fp:
-                    latest[path] = fp
+            _refresh(latest, event.result)
+        elif kind == "RecoveryDecided" and isinstance(getattr(event, "evidence", None), dict):
+            for step in event.evidence.values():
+                if isinstance(step, dict) and isinstance(step.get("probe"), dict):
+                    _refresh(latest, step["probe"])
     return latest
+
+
+def _refresh(latest: dict[str, Fingerprint], detail: dict[str, Any]) -> None:
+    for path, fp in (detail.get("fingerprints") or {}).items():
+        if path in latest and fp:
+            latest[path] = fp
 
 
 def base_changes(entries: dict[str, Any], latest: dict[str, Fingerprint]) -> list[dict[str, Any]]:

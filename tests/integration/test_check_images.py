@@ -84,3 +84,15 @@ def test_check_names_a_missing_backing_file(scratch: Scratch, xlsnap) -> None:
     assert run.code == 3, run.err
     assert _kinds(run) == [("missing-backing-file", "top.qcow2")]
     assert json.loads(run.out)[0]["backing"] == str(base)
+
+
+def test_a_killed_delete_of_a_tag_kept_in_a_base_is_recovered_without_a_change(
+        scratch: Scratch, xlsnap) -> None:
+    assert xlsnap("snapshot-create", "-n", "s0", "web").code == 0
+    _external(scratch, xlsnap, "e1")
+    env = {**scratch.env(), "XLSNAP_FAULT_INJECT": "kill:1:effect"}
+    assert xlsnap("snapshot-delete", "-n", "s0", "web", env=env).code == -9
+    run = xlsnap("recover", "web")
+    assert run.code == 0 and "finished delete" in run.out, run.err
+    run = xlsnap("check", "web")
+    assert run.code == 0, run.out
