@@ -35,18 +35,20 @@ def full_fs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True, timeout=30)
 
 
-def _external(live: LiveDomain, name: str, memory: str | None = None) -> tuple[int, str]:
+def _external(live: LiveDomain, name: str, memory: str | None = None,
+              **env: str) -> tuple[int, str]:
     cfg = live.root / f"{name}.cfg"
     text = f'name = "{name}"\ntype = "external"\n'
     if memory:
         text += f'memory = "{memory}"\n'
     cfg.write_text(text)
-    run = live.xlsnap("snapshot-create", "web", str(cfg))
+    run = live.xlsnap("snapshot-create", "web", str(cfg), **env)
     return run.code, run.err
 
 
+@pytest.mark.parametrize("how", ["memory-on-a-full-disk", "killed-then-recovered"])
 def test_failed_external_create_on_a_chain_commits_only_its_own_overlay(
-        live: LiveDomain, full_fs: Path) -> None:
+        live: LiveDomain, full_fs: Path, how: str) -> None:
     for drive in ("drv0", "drv1"):
         live.write(drive, 0xaa)
     assert _external(live, "e1") == (0, "")
@@ -60,8 +62,14 @@ def test_failed_external_create_on_a_chain_commits_only_its_own_overlay(
     e2 = [Path(d["path"]) for d in live.record("e2")["disks"]]
     assert tops == {"drv0": str(e2[0]), "drv1": str(e2[1])}
 
-    code, err = _external(live, "e3", memory=str(full_fs / "e3.save"))
-    assert code == 1 and "nothing changed" in err, err
+    if how == "memory-on-a-full-disk":
+        code, err = _external(live, "e3", memory=str(full_fs / "e3.save"))
+        assert code == 1 and "nothing changed" in err, err
+    else:       # killed once the overlays are live, before the memory is saved
+        code, err = _external(live, "e3", XLSNAP_FAULT_INJECT="kill:3:intent")
+        assert code == -9, err
+        run = live.xlsnap("recover", "web")
+        assert run.code == 0 and "undid create 'e3'" in run.out, run.err
     undo = [e for e in live.events() if type(e).__name__ == "StepStarted"
             and e.phase == "undo" and e.action == "live-external-snapshot"][-1]
     commits = [a for a in undo.argv if a.startswith("{") and "top-node" in a]
