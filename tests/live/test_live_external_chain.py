@@ -86,3 +86,19 @@ def test_failed_external_create_on_a_chain_commits_only_its_own_overlay(
         assert read_pattern(live.disks[k], 0xaa), f"base {live.disks[k]} changed"
         assert read_pattern(e1[k], 0xbb), f"e1's overlay {e1[k]} changed"
         assert read_pattern(e2[k], 0xcc), f"the current disk {e2[k]} lost its data"
+
+
+def test_reverting_an_external_snapshot_keeps_snapshots_inside_its_overlay(
+        live: LiveDomain) -> None:
+    live.write("drv0", 0xaa)
+    assert _external(live, "e1") == (0, "")
+    live.write("drv0", 0xbb)
+    assert live.xlsnap("snapshot-create", "-n", "s2", "web").code == 0   # inside e1's overlay
+    live.write("drv0", 0xcc)
+    run = live.xlsnap("snapshot-revert", "-n", "e1", "web")
+    assert run.code == 2 and "s2" in run.err and "delete them first" in run.err, run.err
+    assert live.tags() == {"drv0": ("s2",), "drv1": ("s2",)}
+    assert live.vm.has_pattern("drv0", 0xcc)
+    assert live.xlsnap("check", "web").code == 0
+    assert live.xlsnap("snapshot-revert", "-n", "s2", "web").code == 0
+    assert live.vm.has_pattern("drv0", 0xbb)
