@@ -213,6 +213,9 @@ class QemuLaunch(Action):
         for pid in starting(p["argv"]):   # still starting: the guest never ran in it
             os.kill(pid, signal.SIGKILL)
             stopped.append(pid)
+        deadline = time.monotonic() + PROCESS_WAIT
+        while any(_alive(pid) for pid in stopped) and time.monotonic() < deadline:
+            time.sleep(0.01)
         if stopped:
             detail["killed_while_starting"] = stopped
         return ProcessResult(self.undo_argv(p, tools), 0, "", "", elapsed_ms(start), detail)

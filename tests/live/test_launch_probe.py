@@ -8,6 +8,7 @@ and that QEMU would take the socket (and the disks) afterwards.
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,10 @@ def test_a_qemu_still_starting_is_waited_for_and_its_undo_stops_it(tmp_path: Pat
     try:
         subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)   # the launcher is gone: nobody waits
+        deadline = time.monotonic() + 10
+        while not _running(argv) and time.monotonic() < deadline:
+            time.sleep(0.001)                         # it has exec'd, not yet served
+        assert socket_pid(str(socket)) is None
         seen = QemuLaunch().probe(params, tools)
         assert seen.happened is True and seen.detail["pid"] == socket_pid(str(socket))
         QemuLaunch().undo(params, tools)
