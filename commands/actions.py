@@ -164,6 +164,17 @@ class SafetyTagDelete(TagDelete):
     best_effort = True
 
 
+def like_base(base: str, overlay: str) -> dict[str, Any]:
+    """Give a new overlay its base image's owner and mode (the overlay holds what the guest
+    writes from now on: as secret as the base). Returns them, for the step's result."""
+    st = os.stat(base)
+    ours = os.stat(overlay, follow_symlinks=False)
+    if (ours.st_uid, ours.st_gid) != (st.st_uid, st.st_gid):
+        os.chown(overlay, st.st_uid, st.st_gid, follow_symlinks=False)
+    os.chmod(overlay, st.st_mode & 0o777)
+    return {"mode": f"{st.st_mode & 0o777:04o}", "uid": st.st_uid, "gid": st.st_gid}
+
+
 class OverlayCreate(Action):
     """A qcow2 overlay on top of a disk image; undone by removing the overlay."""
 
@@ -179,7 +190,13 @@ class OverlayCreate(Action):
     def do(self, p: Params, tools: Tools) -> ProcessResult:
         if os.path.lexists(p["overlay"]):
             raise FileExistsError(f"overlay {p['overlay']} exists already")
-        return tools.qemu_img.create_overlay(p["base"], p["base_format"], p["overlay"])
+        old_umask = os.umask(0o077)  # never readable by others before it has the base's mode
+        try:
+            result = tools.qemu_img.create_overlay(p["base"], p["base_format"], p["overlay"])
+        finally:
+            os.umask(old_umask)
+        result.detail.update(like_base(p["base"], p["overlay"]))
+        return result
 
     def undo(self, p: Params, tools: Tools) -> ProcessResult:
         removed = remove_file(Path(p["overlay"]))

@@ -30,6 +30,8 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
     domain = target.domain
     ledger = svc.ledger_for(domain)
     ledger.check_idle()
+    ledger.entry(cmd.name)
+    ledger.check_not_held(cmd.name)
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "delete")
     record = ledger.entry(cmd.name)["record"]
     domain_dir = svc.settings.domain_dir(domain.uuid)

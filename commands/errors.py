@@ -7,6 +7,8 @@ class XlsnapError(Exception):
     """Base of every error shown to a user; ``exit_code`` follows the design notes."""
 
     exit_code = 1
+    #: More lines (a tool's whole stderr) shown only with ``--verbose``.
+    detail = ""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -108,9 +108,13 @@ class Operation:
                 done.append((number, spec))
             elif action.best_effort and result.returncode != -2:
                 self.warnings.append(f"{spec.action} on {spec.target} failed: "
-                                     f"{result.stderr.strip()}")
+                                     f"{result.error_line()}")
             else:
-                self._fail(spec, result, done, on_irreversible)
+                try:
+                    self._fail(spec, result, done, on_irreversible)
+                except XlsnapError as exc:
+                    exc.detail = result.stderr.strip()    # the tool's whole say: --verbose
+                    raise
 
     def attempt(self, number: int, phase: str, spec: StepSpec, argv: list[str],
                 effect: Callable[[], ProcessResult]) -> tuple[bool, ProcessResult]:
@@ -162,7 +166,7 @@ class Operation:
                 lambda a=action, s=spec: a.undo(s.params, self.tools), tries)
             if not ok:
                 failures.append(f"undo of {spec.action} on {spec.target}: "
-                                f"{result.stderr.strip()}")
+                                f"{result.error_line()}")
         return failures
 
     # ---- internals -----------------------------------------------------------
@@ -171,7 +175,7 @@ class Operation:
         self, spec: StepSpec, failure: ProcessResult, done: list[tuple[int, StepSpec]],
         on_irreversible: Callable[[list[StepSpec]], str] | None,
     ) -> NoReturn:
-        what = f"{spec.action} on {spec.target} failed: {failure.stderr.strip() or 'error'}"
+        what = f"{spec.action} on {spec.target} failed: {failure.error_line() or 'error'}"
         with signals_deferred():
             undo_failures = self.undo_steps(done)
             if undo_failures:

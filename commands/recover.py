@@ -127,7 +127,7 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
             lambda a=action, s=spec: a.do(s.params, svc.tools), TRIES)
         if not ok and not action.best_effort:
             raise CompensationFailed(f"recovery could not finish {spec.action} on "
-                                     f"{spec.target}: {result.stderr.strip()}; run recover again")
+                                     f"{spec.target}: {result.error_line()}; run recover again")
     name = op.get("snapshot_name")
     record = with_base_fingerprints(with_memory_digest(op["details"].get("record", {})))
     take = lambda lg: lg.record_taken(op["operation_id"], name,  # noqa: E731

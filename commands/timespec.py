@@ -46,6 +46,17 @@ def parse_optional(text: str | None, now: float | None = None) -> float | None:
     return None if text is None else parse_time(text, now)
 
 
+def parse_range(since: str | None, until: str | None,
+                now: float | None = None) -> tuple[float | None, float | None]:
+    """``--since``/``--until`` as epoch seconds; an ``until`` before ``since`` is refused."""
+    now = time.time() if now is None else now
+    first, last = parse_optional(since, now), parse_optional(until, now)
+    if first is not None and last is not None and last < first:
+        raise UsageError(f"--until {until} ({show_time(last)}) is before --since {since} "
+                         f"({show_time(first)}): nothing could match")
+    return first, last
+
+
 def show_time(epoch: float | None) -> str:
     """Local time as the other commands show it."""
     if epoch is None:

@@ -233,3 +233,52 @@ class DomainLedger(Aggregate):
         entry = self.entries[name]
         entry["complete"] = False
         entry["removed_devices"] = sorted(set(entry.get("removed_devices", [])) | set(devices))
+
+    # ---- the operator's marks: current without a revert, holds -----------------
+
+    def record_marked_current(self, operation_id: str, name: str, actor: Actor) -> None:
+        """Record ``name`` as current without touching disks (virsh's snapshot-current)."""
+        self._require_operation(operation_id)
+        self.entry(name)
+        self._current_marked(operation_id, name, actor)
+
+    @event("CurrentMarked")
+    def _current_marked(self, operation_id: str, name: str, actor: Actor) -> None:
+        self.current = name
+
+    def holds(self, name: str) -> list[str]:
+        """The hold tags on snapshot ``name`` (ZFS-style: each tag keeps it from deletion)."""
+        return list(self.entry(name).get("holds", []))
+
+    def check_not_held(self, name: str, what: str = "deleted") -> None:
+        """Raise ``InvalidRequest`` naming the holds when ``name`` has any."""
+        holds = self.holds(name)
+        if holds:
+            raise InvalidRequest(
+                f"snapshot {name!r} is held ({', '.join(holds)}) and cannot be {what}; "
+                f"'xlsnap snapshot-release {self.domain_name} {name} TAG' first"
+            )
+
+    def record_held(self, operation_id: str, name: str, tag: str, actor: Actor) -> None:
+        """Place hold ``tag`` on snapshot ``name``; a tag already there is refused."""
+        self._require_operation(operation_id)
+        if tag in self.holds(name):
+            raise InvalidRequest(f"snapshot {name!r} already has a hold {tag!r}")
+        self._hold_placed(operation_id, name, tag, actor)
+
+    @event("HoldPlaced")
+    def _hold_placed(self, operation_id: str, name: str, tag: str, actor: Actor) -> None:
+        entry = self.entries[name]
+        entry["holds"] = [*entry.get("holds", []), tag]
+
+    def record_released(self, operation_id: str, name: str, tag: str, actor: Actor) -> None:
+        """Release hold ``tag`` of snapshot ``name``; a tag not there is refused."""
+        self._require_operation(operation_id)
+        if tag not in self.holds(name):
+            raise InvalidRequest(f"snapshot {name!r} has no hold {tag!r}")
+        self._hold_released(operation_id, name, tag, actor)
+
+    @event("HoldReleased")
+    def _hold_released(self, operation_id: str, name: str, tag: str, actor: Actor) -> None:
+        entry = self.entries[name]
+        entry["holds"] = [t for t in entry.get("holds", []) if t != tag]

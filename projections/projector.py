@@ -94,6 +94,27 @@ def _deleted(cur: sqlite3.Cursor, position: int, event: Any) -> None:
                 (parent, domain_id, event.name))
 
 
+@_on("CurrentMarked")
+def _current_marked(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+    _set_current(cur, event, event.name)
+
+
+@_on("HoldPlaced")
+def _hold_placed(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+    cur.execute("UPDATE view_snapshots SET record=json_set(record, '$.holds', json_insert("
+                "COALESCE(json_extract(record, '$.holds'), json('[]')), '$[#]', ?)) "
+                "WHERE domain_id=? AND name=?", (event.tag, _domain_id(event), event.name))
+
+
+@_on("HoldReleased")
+def _hold_released(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+    row = cur.execute("SELECT json_extract(record, '$.holds') FROM view_snapshots "
+                      "WHERE domain_id=? AND name=?", (_domain_id(event), event.name)).fetchone()
+    holds = [t for t in json.loads(row[0] or "[]") if t != event.tag] if row else []
+    cur.execute("UPDATE view_snapshots SET record=json_set(record, '$.holds', json(?)) "
+                "WHERE domain_id=? AND name=?", (json.dumps(holds), _domain_id(event), event.name))
+
+
 @_on("SnapshotDisksRemoved")
 def _disks_removed(cur: sqlite3.Cursor, position: int, event: Any) -> None:
     cur.execute("UPDATE view_snapshots SET complete=0 WHERE domain_id=? AND name=?",

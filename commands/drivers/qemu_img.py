@@ -82,6 +82,15 @@ class QemuImg:
             corrupt=bool(((data.get("format-specific") or {}).get("data") or {}).get("corrupt")),
         )
 
+    def chain_bottom(self, path: str) -> str:
+        """The image at the bottom of ``path``'s backing chain (``path`` itself if none).
+
+        Read with ``-U``: the chain may belong to a running domain.
+        """
+        result = self._run("info", "-U", "--backing-chain", "--output=json", path)
+        chain = json.loads(result.stdout)
+        return str(chain[-1].get("filename", path)) if chain else path
+
     def snapshot_create(self, path: str, tag: str) -> ProcessResult:
         return self._run("snapshot", "-c", tag, path)
 
