@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
+from commands.backing import fingerprint, with_base_fingerprints
 from commands.drivers.process import ProcessResult
 from commands.drivers.qemu_img import QemuImg
 from commands.drivers.qmp import Qmp
@@ -143,10 +144,17 @@ class TagDelete(Action):
         return [tools.qemu_img.binary, "snapshot", "-d", p["tag"], p["path"]]
 
     def do(self, p: Params, tools: Tools) -> ProcessResult:
-        return _delete_tag_if_present(tools.qemu_img, p["path"], p["tag"])
+        result = _delete_tag_if_present(tools.qemu_img, p["path"], p["tag"])
+        # the image may be the base of an external snapshot: its new fingerprint
+        # (``commands.backing``) tells ``check`` this change was xlsnap's own
+        result.detail["fingerprints"] = {p["path"]: fingerprint(p["path"])}
+        return result
 
     def probe(self, p: Params, tools: Tools) -> Evidence:
-        return _tag_evidence(tools.qemu_img, p["path"], p["tag"], present_means_done=False)
+        seen = _tag_evidence(tools.qemu_img, p["path"], p["tag"], present_means_done=False)
+        # a delete rolls forward; one that already happened is not run again
+        return Evidence(seen.happened, {**seen.detail,
+                                        "fingerprints": {p["path"]: fingerprint(p["path"])}})
 
 
 class SafetyTagDelete(TagDelete):
@@ -299,7 +307,7 @@ class MetadataWrite(Action):
         return ["unlink", str(metadata_path(Path(p["dir"]), p["name"]))]
 
     def do(self, p: Params, tools: Tools) -> ProcessResult:
-        record = with_memory_digest(p["record"])
+        record = with_base_fingerprints(with_memory_digest(p["record"]))
         result = write_metadata(Path(p["dir"]), p["name"], record)
         if record.get("memory_sha256"):
             result.detail.update(memory_sha256=record["memory_sha256"],

@@ -25,8 +25,11 @@ class LiveSnapshot(Action):
     """One QMP ``transaction``: internal tags and external overlays of live disks, all or none.
 
     Undone per disk: an internal tag is deleted (``blockdev-snapshot-delete-internal-sync``);
-    an overlay that became the live disk is committed back into its base (an active
-    ``block-commit``, then ``job-complete``: the base is live again) and removed.
+    an overlay that became the live disk is committed into its direct backing file, the
+    node the transaction put it on (an active ``block-commit`` with ``top-node`` and
+    ``base-node`` given, then ``job-complete``: that node is live again), and removed.
+    Nothing below that node changes: a commit without a base would merge the whole
+    chain into its bottom image.
     """
 
     name = "live-internal-snapshot"
@@ -40,7 +43,8 @@ class LiveSnapshot(Action):
             argv += ["blockdev-snapshot-delete-internal-sync",
                      json.dumps({"device": device, "name": p["tag"]})]
         for o in p.get("external", []):
-            argv += ["block-commit", json.dumps({"device": o["device"]}), "unlink", o["overlay"]]
+            argv += ["block-commit", json.dumps(_commit_args(o), sort_keys=True),
+                     "unlink", o["overlay"]]
         return argv
 
     def do(self, p: Params, tools: Tools) -> ProcessResult:
@@ -78,7 +82,7 @@ class LiveSnapshot(Action):
             committed = []
             for o in p.get("external", []):
                 if _live_file(q, o["device"]) == o["overlay"]:
-                    _commit_active(q, o["device"])
+                    _commit_active(q, o)
                     committed.append(o["device"])
                 remove_file(Path(o["overlay"]))
             return {"deleted": deleted, "committed": committed}
@@ -119,15 +123,28 @@ def _live_file(q: Qmp, device: str) -> str | None:
     return None
 
 
-def _commit_active(q: Qmp, device: str, timeout: float = 600.0) -> None:
-    """Merge the live top of ``device`` into its backing file, which becomes live again.
+def _commit_args(o: Params) -> dict[str, Any]:
+    """``block-commit`` of exactly one overlay: the new node into the node it was put on.
+
+    A step recorded without node names (an older plan) names the two files instead.
+    """
+    job = {"device": o["device"], "job-id": f"xlsnap-commit-{o['device']}",
+           "auto-dismiss": False}
+    if o.get("snapshot_node") and o.get("node"):
+        return {**job, "top-node": o["snapshot_node"], "base-node": o["node"]}
+    return {**job, "top": o["overlay"], "base": o["base"]}
+
+
+def _commit_active(q: Qmp, o: Params, timeout: float = 600.0) -> None:
+    """Merge the overlay ``o`` (the live top) into its direct backing file, live again.
 
     A commit job of ours left by an earlier try (it failed, or xlsnap was killed while it
     ran) is carried on, not started again: QEMU would refuse a second one.
     """
-    job = f"xlsnap-commit-{device}"
+    args = _commit_args(o)
+    device, job = o["device"], args["job-id"]
     if job not in {j["id"] for j in q.execute("query-jobs")}:
-        q.execute("block-commit", {"device": device, "job-id": job, "auto-dismiss": False})
+        q.execute("block-commit", args)
     deadline = time.monotonic() + timeout
     completed = False
     while True:

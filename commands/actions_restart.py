@@ -8,6 +8,7 @@ Same contract as ``commands.actions``; see ``commands.actions_live`` for the hel
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any
 
@@ -208,11 +209,47 @@ class QemuLaunch(Action):
     def undo(self, p: Params, tools: Tools) -> ProcessResult:
         start = time.perf_counter()
         detail = quit_qemu(p["socket"], tools, None)
+        stopped = []
+        for pid in starting(p["argv"]):   # still starting: the guest never ran in it
+            os.kill(pid, signal.SIGKILL)
+            stopped.append(pid)
+        deadline = time.monotonic() + PROCESS_WAIT
+        while any(_alive(pid) for pid in stopped) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if stopped:
+            detail["killed_while_starting"] = stopped
         return ProcessResult(self.undo_argv(p, tools), 0, "", "", elapsed_ms(start), detail)
 
     def probe(self, p: Params, tools: Tools) -> Evidence:
-        pid = socket_pid(p["socket"])
-        return Evidence(pid is not None, {"pid": pid})
+        """Whether the QEMU answers; one still starting (the launching process was killed
+        while it started) is waited for, so it cannot take the socket after recovery."""
+        deadline = time.monotonic() + PROCESS_WAIT
+        while (pid := socket_pid(p["socket"])) is None:
+            pending = starting(p["argv"])
+            if not pending:
+                return Evidence(False, {"pid": None})
+            if time.monotonic() > deadline:
+                return Evidence(None, {"pid": None, "starting": pending})
+            time.sleep(0.02)
+        return Evidence(True, {"pid": pid})
+
+
+def starting(argv: list[str]) -> list[int]:
+    """Live processes whose command line is exactly ``argv`` (a QEMU being launched)."""
+    wanted = b"".join(a.encode() + b"\0" for a in argv)
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                if handle.read() != wanted:
+                    continue
+        except OSError:
+            continue
+        if _alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 class OverlaySwap(Action):

@@ -17,8 +17,10 @@ from commands.config.snapshot_cfg import DiskRequest, SnapshotConfig, load_snaps
 from commands.config.xlcfg import quote_string, replace_spans
 from commands.domains import DiskEntry, Domain
 from commands.actions import StepSpec
+from commands.backing import with_base_fingerprints
 from commands.drivers.qemu_img import ImageInfo, QemuImg, QemuImgError
-from commands.errors import UsageError
+from commands.corrupt_images import after_failure, refuse_corrupt
+from commands.errors import OperationFailed, UsageError
 from commands.existing import image_error
 from commands.files import sha256_bytes, sha256_file
 from commands.messages import CreateSnapshot
@@ -112,7 +114,11 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     op = Operation(svc.app, ledger, svc.actor, svc.tools)
     op.start("create", name, {"domain": domain.name, "config_file": cmd.config_file,
                               "toolstack": "offline", "record": record}, plan)
-    op.run(plan)
+    try:
+        op.run(plan)
+    except OperationFailed as exc:
+        raise after_failure(exc, [p.path for p in plans], svc.qemu_img) from None
+    record = with_base_fingerprints(record)
     op.complete(lambda lg: lg.record_taken(op.operation_id, name, record, svc.actor))
     svc.sync()
     return record
@@ -255,6 +261,7 @@ def _inspect(domain: Domain, spec: DiskSpec, qemu_img: QemuImg) -> ImageInfo:
     if info.format != spec.format:
         raise UsageError(f"disk {spec.vdev!r}: config says format {spec.format} but {path} "
                          f"is {info.format}")
+    refuse_corrupt(spec.vdev, path, info.corrupt)
     return info
 
 

@@ -31,6 +31,7 @@ from commands.drivers.qmp import QmpError, UnsafePath, check_absolute
 from commands.errors import UsageError
 from commands.folders import check_secret_dir
 from commands.live_guard import run_guarded
+from commands.backing import with_base_fingerprints
 from commands.memory import with_memory_digest
 from commands.messages import CreateSnapshot
 from commands.metadata import metadata_path, write_metadata
@@ -95,7 +96,7 @@ def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
     op.start("create", name, {"domain": domain.name, "config_file": cmd.config_file,
                               "toolstack": live.toolstack, "record": record}, plan)
     run_guarded(op, plan, live, svc)
-    final = dict(with_memory_digest(record))
+    final = with_base_fingerprints(dict(with_memory_digest(record)))
     inside = final.get("memory_format") == "qcow2-vmstate"
     if inside:
         final["memory_size"] = _vm_state_size(svc, live, plans[0].disk.device, name)

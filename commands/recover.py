@@ -28,6 +28,7 @@ from eventsourcing.persistence import IntegrityError
 from commands.actions import Evidence, StepSpec, action_of
 from commands.drivers.process import DriverError
 from commands.drivers.qmp import QmpError
+from commands.backing import with_base_fingerprints
 from commands.errors import LedgerBlocked, UsageError
 from commands.memory import with_memory_digest
 from commands.operation import CompensationFailed, Operation, signals_deferred
@@ -179,7 +180,7 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
                                      f"{spec.target}: {result.error_line()}; run recover again")
     name = op.get("snapshot_name")
     tag = op["details"].get("tag")
-    record = with_memory_digest(op["details"].get("record", {}))
+    record = with_base_fingerprints(with_memory_digest(op["details"].get("record", {})))
     take = lambda lg: lg.record_taken(op["operation_id"], name,  # noqa: E731
                                       record, svc.actor)
     facts = {

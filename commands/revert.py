@@ -11,7 +11,8 @@ import uuid
 
 from commands.actions import StepSpec
 from commands.domains import Domain
-from commands.errors import UsageError
+from commands.corrupt_images import after_failure, marked_corrupt, refuse_corrupt
+from commands.errors import OperationFailed, UsageError
 from commands.existing import TaggedDisk, internal_disks
 from commands.messages import RevertSnapshot
 from commands.operation import Operation
@@ -38,6 +39,8 @@ def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
                          "is stopped and stays stopped")
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "revert")
     _check_disks_in_use(domain, disks)
+    for path in marked_corrupt([d.path for d in disks], svc.qemu_img):
+        refuse_corrupt(next(d.device for d in disks if d.path == path), path, True)
     operation_id = str(uuid.uuid4())
     safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
     plan = [StepSpec("safety-tag-create", d.path, {"path": d.path, "tag": safety})
@@ -49,7 +52,10 @@ def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
     op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
     op.start("revert", cmd.name, {"domain": domain.name, "safety_tag": safety,
                                   "toolstack": "offline"}, plan)
-    op.run(plan)
+    try:
+        op.run(plan)
+    except OperationFailed as exc:
+        raise after_failure(exc, [d.path for d in disks], svc.qemu_img) from None
     op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor))
     svc.sync()
     return op.warnings

@@ -177,6 +177,11 @@ def restart_plan(record: Record, live: Live, after: str, safety: str, safety_fil
             cleanup.append(StepSpec("live-safety-tag-delete", d.path, {
                 "socket": live.qmp_socket, "device": d.device, "tag": safety}))
         else:
+            if d.snapshots:  # the swap would throw away the snapshots kept in the overlay
+                raise UsageError(
+                    f"reverting to {record['name']!r} would discard the internal snapshots "
+                    f"{', '.join(sorted(d.snapshots))} kept inside its overlay {d.path}; "
+                    "delete them first")
             aside = f"{r['path']}.{safety}"
             if os.path.lexists(aside):
                 raise UsageError(f"{aside} exists already; move it away first")

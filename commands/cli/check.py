@@ -20,8 +20,9 @@ def check(
 
     Reports qcow2 tags the ledger does not know (made by hand: see 'adopt'),
     snapshots whose tags, overlays or images are gone, overlays on another base,
-    memory images whose sha256 changed, metadata files missing or foreign, and an
-    operation left in flight (see 'recover').
+    bases of external snapshots that changed, images unreadable, marked corrupt or
+    missing their backing file, memory images whose sha256 changed, metadata files
+    missing or foreign, and an operation left in flight (see 'recover').
 
     \b
     Examples:

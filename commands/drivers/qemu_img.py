@@ -31,6 +31,7 @@ class ImageInfo(NamedTuple):
     virtual_size: int
     backing_file: str | None
     tags: tuple[InternalTag, ...]
+    corrupt: bool = False
 
     def find(self, name: str) -> list[InternalTag]:
         """Every internal snapshot called ``name`` (qemu-img allows duplicates)."""
@@ -78,6 +79,7 @@ class QemuImg:
             virtual_size=int(data.get("virtual-size", 0)),
             backing_file=data.get("full-backing-filename") or data.get("backing-filename"),
             tags=tags,
+            corrupt=bool(((data.get("format-specific") or {}).get("data") or {}).get("corrupt")),
         )
 
     def chain_bottom(self, path: str) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from commands.existing import QEMU_WRITE_LOCK_BYTES, _locked
 from tests.conftest import Run, Scratch, read_pattern, tags, write_pattern
 from tests.e2e.test_bad_input import event_count
 
@@ -104,12 +107,18 @@ def locked_disk(scratch: Scratch) -> Iterator[Scratch]:
     holder = subprocess.Popen(["qemu-io", "-f", "qcow2", "-c", "sleep 60000", str(scratch.disk_a)],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     try:
-        for _ in range(600):              # a loaded machine starts qemu-io slowly
-            probe = subprocess.run(["qemu-img", "info", str(scratch.disk_a)],
-                                   capture_output=True, text=True)
-            if "lock" in probe.stderr:
-                break
-            subprocess.run(["sleep", "0.05"])
+        # Look at QEMU's lock bytes without taking them (a probe that opened the image
+        # through qemu-img could make qemu-io's own open fail).
+        for _ in range(1200):             # a loaded machine starts qemu-io slowly
+            if holder.poll() is not None:
+                pytest.fail(f"qemu-io exited {holder.returncode} before taking the lock")
+            fd = os.open(scratch.disk_a, os.O_RDONLY)
+            try:
+                if any(_locked(fd, b) for b in QEMU_WRITE_LOCK_BYTES):
+                    break
+            finally:
+                os.close(fd)
+            time.sleep(0.05)
         else:
             pytest.fail("qemu-io never took the image's lock")
         yield scratch

@@ -38,6 +38,8 @@ EXPECTED = {
     "AmbiguousTag": 1,
     # the state folders and the ledger file (commands/folders.py, commands/ledger_file.py)
     "UnsafeFolder": 2, "NotALedger": 2, "LedgerMissing": 3,
+    # a failed step left an image marked corrupt (commands/corrupt_images.py)
+    "ImageMarkedCorrupt": 3,
     # caught where they are raised
     "NotReached": INTERNAL_ERROR, "_Bad": INTERNAL_ERROR, "MalformedRow": INTERNAL_ERROR,
     "ProofError": INTERNAL_ERROR, "HeadFormatError": INTERNAL_ERROR,
