@@ -53,6 +53,20 @@ def read_pattern(path: Path | str, byte: int, offset: int = 0, length: int = 655
     return proc.returncode == 0 and "Pattern verification failed" not in proc.stdout
 
 
+#: Test folders whose tests run the real CLI as a process on real qemu-img images: the
+#: ``cli`` tier. Unit and in-process tests (tests/unit, tests/differential) are the fast
+#: tier, ``-m 'not slow and not cli'``.
+CLI_TIER = ("integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of the ``cli`` tier (by folder), so tiers can be selected."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO).parts
+        if len(parts) > 1 and parts[0] == "tests" and parts[1] in CLI_TIER:
+            item.add_marker(pytest.mark.cli)
+
+
 @dataclass
 class Scratch:
     """A stopped domain ``web`` with two qcow2 disks, and the folders xlsnap uses."""
