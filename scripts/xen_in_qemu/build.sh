@@ -137,7 +137,7 @@ install -m 0755 "$here/qmp_call.py" "$rootfs/root/qmp_call.py"
 zcat "$rootfs/boot/xen-4.17-amd64.gz" >"$work/xen"
 cp "$rootfs/boot/$kernel" "$work/vmlinuz"
 cp "$rootfs/boot/$initrd" "$work/initrd.img"
-timeout 600 mkfs.ext4 -q -F -L xenroot -d "$rootfs" "$work/root.img" 3G
+timeout 600 mkfs.ext4 -q -F -L xenroot -d "$rootfs" "$work/root.img" 3G >&2
 rm -rf "$rootfs" "$work/src" "$work/wheels"
 rm -rf "$image"
 mv "$work" "$image"
