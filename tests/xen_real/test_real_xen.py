@@ -25,7 +25,7 @@ pytestmark = pytest.mark.xen_real
 SCRIPTS = REPO / "scripts" / "xen_in_qemu"
 GUEST_SCENARIOS = ["boot", "create-disk-only", "create-memory", "list", "list-long",
                    "content", "revert-memory", "revert-disk-only", "delete",
-                   "crash-recover", "final-check"]
+                   "crash-recover", "crash-recover-effect", "final-check"]
 SCENARIOS = ["xen-host", "xl-transcript"] + [f"{guest}-{name}" for guest in ("pv1", "hvm1")
                                              for name in GUEST_SCENARIOS]
 
