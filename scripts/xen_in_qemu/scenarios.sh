@@ -360,6 +360,7 @@ s_xl_transcript() {
     xlrec restore /tmp/nosuch.save
     xlrec destroy xlraw
     xlrec list
+    echo "XLSNAP-XL-TRANSCRIPT-END"
     rm -f /tmp/xlraw.save /tmp/xlraw2.save "$IMG"
 }
 

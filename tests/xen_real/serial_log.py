@@ -3,7 +3,8 @@
 Lines (each alone on its line; Xen's own console lines around them are ignored):
 ``XLSNAP-SCENARIO <name> PASS|FAIL <seconds>s <detail>``, ``XLSNAP-PHASE <name> <seconds>``,
 ``XLSNAP-DONE``, and real xl's output as ``XLSNAP-XL-BEGIN xl ARGS`` /
-``XLSNAP-XL-OUT line`` / ``XLSNAP-XL-ERR line`` / ``XLSNAP-XL-END rc=N``.
+``XLSNAP-XL-OUT line`` / ``XLSNAP-XL-ERR line`` / ``XLSNAP-XL-END rc=N``; the calls of the
+``xl-transcript`` scenario end at ``XLSNAP-XL-TRANSCRIPT-END``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class SerialLog:
     phases: dict[str, int]
     xl_calls: list[XlCall]
     done: bool
+    transcript_end: int | None = None  # xl_calls[:transcript_end] are xl-transcript's
 
 
 def parse(text: str) -> SerialLog:
@@ -38,6 +40,7 @@ def parse(text: str) -> SerialLog:
     phases: dict[str, int] = {}
     calls: list[XlCall] = []
     done = False
+    transcript_end = None
     current: XlCall | None = None
     for raw in text.replace("\r", "").splitlines():
         word, _, rest = raw.partition(" ")
@@ -51,6 +54,8 @@ def parse(text: str) -> SerialLog:
                 phases[name] = int(secs)
         elif word == "XLSNAP-DONE":
             done = True
+        elif word == "XLSNAP-XL-TRANSCRIPT-END":
+            transcript_end = len(calls)
         elif word == "XLSNAP-XL-BEGIN":
             current = XlCall(rest.split()[1:])
             calls.append(current)
@@ -61,7 +66,7 @@ def parse(text: str) -> SerialLog:
         elif word == "XLSNAP-XL-END" and current is not None:
             current.rc = int(rest.removeprefix("rc=")) if rest.removeprefix("rc=").isdigit() else None
             current = None
-    return SerialLog(scenarios, phases, calls, done)
+    return SerialLog(scenarios, phases, calls, done, transcript_end)
 
 
 def read(path: Path) -> SerialLog:

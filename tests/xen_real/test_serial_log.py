@@ -17,6 +17,7 @@ LOG = (
     "XLSNAP-XL-OUT \r\n"
     "XLSNAP-XL-OUT ]\r\n"
     "XLSNAP-XL-END rc=0\r\n"
+    "XLSNAP-XL-TRANSCRIPT-END\r\n"
     "XLSNAP-SCENARIO pv1-create-disk-only FAIL 6s rc=1: xlsnap: error: QMP transaction: x\r\n"
     "XLSNAP-PHASE pv1-end 134\r\n"
 )
@@ -34,6 +35,7 @@ def test_scenarios_phases_and_xl_calls_are_read() -> None:
     assert first.argv == ["domid", "nosuch"] and first.rc == 1 and first.out == []
     assert first.err == ["Can't get domid of domain name 'nosuch', maybe this domain does not exist."]
     assert second.argv == ["list", "-l", "pv1"] and second.out == ["[", "", "]"]
+    assert log.transcript_end == 2
 
 
 def test_done_marks_a_finished_run() -> None:
