@@ -92,11 +92,11 @@ IMG=""        # its qcow2 disk
 UUID=""
 DOMID=""
 qmp_sock() { echo "/var/run/xen/qmp-libxl-$DOMID"; }
-domid_of() { xl domid "$G" 2>/dev/null; }
+domid_of() { timeout 60 xl domid "$G" 2>/dev/null; }
 # state: xl list's state column (r, b, p, ...) of the guest, or "gone".
 state() {
     local line
-    line=$(xl list "$G" 2>/dev/null | awk 'NR==2{print $5}')
+    line=$(timeout 60 xl list "$G" 2>/dev/null | awk 'NR==2{print $5}')
     echo "${line:-gone}"
 }
 running() {  # alive and not paused
@@ -152,7 +152,7 @@ up() {
         start_guest >/dev/null
     elif [[ "$st" == *p* ]]; then
         say "$G was left paused: xl unpause"
-        xl unpause "$G"
+        timeout 60 xl unpause "$G"
     fi
     DOMID=$(domid_of)
 }
@@ -312,7 +312,7 @@ guest() {  # guest NAME UUID: every scenario on that guest
     up; scenario "$G-crash-recover" s_crash_recover
     up; scenario "$G-crash-recover-effect" s_crash_recover_effect
     up; scenario "$G-final-check" s_final_check
-    xl destroy "$G" >/dev/null 2>&1
+    timeout 120 xl destroy "$G" >/dev/null 2>&1
     echo "XLSNAP-LOG $G's device model logs (tails):"
     tail -n 15 /var/log/xen/qemu-dm-"$G".log* 2>/dev/null | sed 's/^/  dm| /'
     mem "$G-end"
@@ -329,7 +329,7 @@ s_xl_transcript() {
     make_disk || fail "cannot make $IMG" || return 1
     xlrec create /tmp/xlraw.cfg || fail "xl create" || return 1
     local id
-    id=$(xl domid xlraw)
+    id=$(timeout 60 xl domid xlraw)
     xlrec list
     xlrec list xlraw
     xlrec domid xlraw
