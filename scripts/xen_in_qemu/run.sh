@@ -31,12 +31,13 @@ trap cleanup EXIT
 qemu-img create -q -f qcow2 -F raw -b "$image/root.img" "$rundir/root.qcow2"
 
 say "booting Xen (timeout ${limit} s), serial log: $log"
+# guest_loglvl=none: the HVM firmware's debug lines would land inside dom0's lines.
 start=$SECONDS
 timeout --kill-after=30 "$limit" qemu-system-x86_64 \
     -accel tcg,thread=single -cpu qemu64,+svm,+npt -smp 2 -m 3072 \
     -display none -monitor none -serial "file:$log" -no-reboot -nic none \
     -kernel "$image/xen" \
-    -append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem=1024M,max:1024M dom0_max_vcpus=1" \
+    -append "console=com1 com1=115200,8n1 loglvl=all guest_loglvl=none dom0_mem=1024M,max:1024M dom0_max_vcpus=1" \
     -initrd "$image/vmlinuz root=/dev/vda rw console=hvc0 init=/root/scenarios.sh,$image/initrd.img" \
     -drive "file=$rundir/root.qcow2,if=virtio,format=qcow2,cache=unsafe" &
 qemu=$!   # timeout's pid; QEMU is its child
@@ -52,7 +53,7 @@ qrc=0
 wait "$qemu" || qrc=$?
 say "QEMU exited ($qrc) after $((SECONDS - start)) s; peak RSS $((peak / 1024)) MiB; overlay $(du -m "$rundir/root.qcow2" | cut -f1) MiB"
 
-tr -d '\r' <"$log" | grep -a -E '^XLSNAP-(SCENARIO|PHASE|MEM) ' || true
+"$here/summary.sh" "$log"
 if ! tr -d '\r' <"$log" | grep -a -q '^XLSNAP-DONE'; then
     say "no XLSNAP-DONE in the serial log: the run did not finish"
     [ -n "${XLSNAP_XEN_LOG:-}" ] || cp "$log" "$cache/last-serial.log"

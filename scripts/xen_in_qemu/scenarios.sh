@@ -13,6 +13,9 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 PYTHONUNBUFFERED=1
 
 poweroff_now() {
+    # The scenario lines again, together: a line broken by another console writer (Xen
+    # interleaves its own and the guests' messages) is whole here; the reader keeps the last.
+    cat /tmp/scenarios.txt 2>/dev/null
     echo "XLSNAP-DONE"
     sync
     echo o >/proc/sysrq-trigger
@@ -79,10 +82,15 @@ scenario() {
     DETAIL=""
     say "scenario $name begins"
     if "$fn"; then
-        echo "XLSNAP-SCENARIO $name PASS $(( $(date +%s) - start ))s ${DETAIL}"
+        report "XLSNAP-SCENARIO $name PASS $(( $(date +%s) - start ))s ${DETAIL}"
     else
-        echo "XLSNAP-SCENARIO $name FAIL $(( $(date +%s) - start ))s ${DETAIL:-no detail}"
+        report "XLSNAP-SCENARIO $name FAIL $(( $(date +%s) - start ))s ${DETAIL:-no detail}"
     fi
+}
+# report LINE: prints it, and keeps it for the summary printed before XLSNAP-DONE.
+report() {
+    echo "$1"
+    echo "$1" >>/tmp/scenarios.txt
 }
 fail() { DETAIL="$*"; return 1; }
 
@@ -296,7 +304,7 @@ guest() {  # guest NAME UUID: every scenario on that guest
     mem "$G-begin"
     scenario "$G-boot" s_boot
     if [ -z "$DOMID" ]; then
-        echo "XLSNAP-SCENARIO $G-rest FAIL 0s the guest did not start"
+        report "XLSNAP-SCENARIO $G-rest FAIL 0s the guest did not start"
         return
     fi
     # Each scenario starts from a running guest, whatever the one before left.
@@ -371,11 +379,11 @@ modprobe -a xen-evtchn xen-gntdev xen-gntalloc xen-privcmd 2>/dev/null || true
 run 120 /etc/init.d/xen start
 phase xen-services
 if ! run 60 xl info; then
-    echo "XLSNAP-SCENARIO xen-host FAIL 0s xl info: $(errline)"
+    report "XLSNAP-SCENARIO xen-host FAIL 0s xl info: $(errline)"
     exit 0
 fi
 grep -E '^(xen_version|xen_caps|total_memory|free_memory)' "$OUT" | sed 's/^/XLSNAP-LOG xl info: /'
-echo "XLSNAP-SCENARIO xen-host PASS 0s $(awk '/^xen_version/{print "xen " $3}' "$OUT")"
+report "XLSNAP-SCENARIO xen-host PASS 0s $(awk '/^xen_version/{print "xen " $3}' "$OUT")"
 run 60 xlsnap --version || run 60 xlsnap --help
 mem dom0
 scenario xl-transcript s_xl_transcript
