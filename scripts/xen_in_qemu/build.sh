@@ -118,9 +118,11 @@ WRAP
 chmod 0755 "$rootfs/usr/local/bin/xlsnap"
 
 # The guests: a PV one (dom0's kernel, a busybox initrd) and an HVM one (firmware, no OS).
-kernel=$(cd "$rootfs/boot" && ls vmlinuz-* | sort -V | tail -n 1)
-initrd=$(cd "$rootfs/boot" && ls initrd.img-* | sort -V | tail -n 1)
-[ -n "$kernel" ] && [ -n "$initrd" ] || die "no kernel/initrd in the dom0 image"
+kernel=$(find "$rootfs/boot" -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' | sort -V | tail -n 1)
+initrd=$(find "$rootfs/boot" -maxdepth 1 -name 'initrd.img-*' -printf '%f\n' | sort -V | tail -n 1)
+if [ -z "$kernel" ] || [ -z "$initrd" ]; then
+    die "no kernel/initrd in the dom0 image"
+fi
 mkdir -p "$rootfs/var/lib/xen/images" "$rootfs/root/pvinit/bin" "$rootfs/root/pvinit/proc" \
     "$rootfs/root/pvinit/sys" "$rootfs/root/pvinit/dev"
 cp "$rootfs/usr/bin/busybox" "$rootfs/root/pvinit/bin/busybox"

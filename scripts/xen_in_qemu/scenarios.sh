@@ -113,8 +113,7 @@ running() {  # alive and not paused
     [ "$st" != gone ] && [[ "$st" != *p* ]]
 }
 wait_qmp() {
-    local i
-    for i in $(seq 1 120); do
+    for _ in $(seq 1 120); do
         DOMID=$(domid_of) && [ -S "$(qmp_sock)" ] && return 0
         sleep 1
     done
