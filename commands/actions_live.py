@@ -109,11 +109,13 @@ def run_xl(argv: list[str], effect: Callable[[], ProcessResult]) -> ProcessResul
 
 
 def tags_by_device(tools: Tools, socket: str) -> dict[str, tuple[str, ...]]:
-    """Internal snapshot names per QMP device id and per node name."""
+    """Internal snapshot names per QMP device id and per node name (an anonymous
+    backend, ``"device": ""``, is known by its node name only)."""
     found: dict[str, tuple[str, ...]] = {}
     for dev in tools.qmp(socket).query_block():
-        found[dev.device] = dev.snapshots
-        found[dev.node_name] = dev.snapshots
+        for key in (dev.device, dev.node_name):
+            if key:
+                found[key] = dev.snapshots
     return found
 
 

@@ -51,7 +51,8 @@ class LivePlan(NamedTuple):
 
     def record(self, name: str) -> dict[str, Any]:
         base = {"device": self.entry.spec.vdev, "name": name, "file": self.disk.path,
-                "qmp_device": self.disk.device, "qmp_node": self.disk.node}
+                "qmp_device": self.disk.device, "qmp_node": self.disk.node,
+                **({"qmp_via": self.disk.via} if self.disk.via else {})}
         if self.kind == "internal":
             return {**base, "format": "qcow2", "path": self.disk.path, "type": "internal"}
         return {**base, "format": self.disk.format, "path": self.overlay, "type": "external"}
@@ -246,7 +247,7 @@ def _vm_state_size(svc: Services, live: Live, device: str, name: str) -> int | N
     """``vm-state-size`` of the new whole-VM snapshot, as QEMU reports it."""
     try:
         for dev in svc.tools.qmp(live.qmp_socket).execute("query-block"):
-            if dev.get("device") == device:
+            if device in (dev.get("device"), (dev.get("inserted") or {}).get("node-name")):
                 image = (dev.get("inserted") or {}).get("image") or {}
                 for snap in image.get("snapshots", []):
                     if snap.get("name") == name:

@@ -31,18 +31,22 @@ STATES = ("running", "blocked", "paused", "shutdown", "dying", "idle")
 
 @dataclass(frozen=True)
 class FakeDisk:
-    """A disk as libxl stores it; ``access="ro"`` omits ``readwrite`` like libxl does."""
+    """A disk as libxl stores it; ``access="ro"`` omits ``readwrite`` like libxl does, and
+    ``backend`` is printed only when the config chose one (``backendtype=``): libxl picks
+    the backend at run time and real ``xl list -l`` shows none (reference/xen-in-qemu.md)."""
 
     target: str
     vdev: str
     format: str = "qcow2"
     access: str = "rw"
-    backend: str = "qdisk"
+    backend: str = ""
     cdrom: bool = False
 
     def libxl(self) -> dict[str, Any]:
         disk: dict[str, Any] = {"pdev_path": self.target, "vdev": self.vdev,
-                                "backend": self.backend, "format": self.format}
+                                "format": self.format}
+        if self.backend:
+            disk["backend"] = self.backend
         if self.cdrom:
             disk.update(removable=1, is_cdrom=1)
         if self.access in ("rw", "w"):
@@ -51,14 +55,15 @@ class FakeDisk:
 
 
 def libxl_config(name: str, uuid: str, memory_mib: int, vcpus: int,
-                 disks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+                 disks: Sequence[dict[str, Any]], type: str = "hvm") -> dict[str, Any]:
     """A domain config shaped like libxl's JSON: defaults omitted, defbools as strings."""
+    type_info = ({"acpi": "True", "nographic": "True", "vga": {}} if type == "hvm" else {})
     config: dict[str, Any] = {
-        "c_info": {"type": "hvm", "name": name, "uuid": uuid, "run_hotplug_scripts": "True"},
+        "c_info": {"type": type, "name": name, "uuid": uuid, "run_hotplug_scripts": "True"},
         "b_info": {"max_vcpus": vcpus, "avail_vcpus": list(range(vcpus)),
                    "max_memkb": memory_mib * 1024, "target_memkb": memory_mib * 1024,
                    "device_model_version": "qemu_xen",
-                   "type.hvm": {"acpi": "True", "nographic": "True", "vga": {}}},
+                   f"type.{type}": type_info},
     }
     if disks:
         config["disks"] = [dict(d) for d in disks]
@@ -148,7 +153,7 @@ class FakeXl:
 
     def add_domain(self, name: str, domid: int | None = None, disks: Sequence[FakeDisk] = (),
                    state: str = "running", memory_mib: int = 512, vcpus: int = 1,
-                   uuid: str | None = None) -> dict[str, Any]:
+                   uuid: str | None = None, type: str = "hvm") -> dict[str, Any]:
         """Create a domain as if ``xl create`` had run; returns its record."""
         if state not in STATES:
             raise ValueError(f"state must be one of {STATES}")
@@ -160,7 +165,7 @@ class FakeXl:
                    "pause_count": 1 if state == "paused" else 0, "memory_mib": memory_mib,
                    "vcpus": vcpus, "cpu_time": 1.5, "memory_image": secrets.token_hex(16),
                    "config": libxl_config(name, uuid or str(uuidlib.uuid4()), memory_mib,
-                                          vcpus, [d.libxl() for d in disks])}
+                                          vcpus, [d.libxl() for d in disks], type)}
             store.put(dom)
             return dom
 

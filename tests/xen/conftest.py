@@ -1,7 +1,9 @@
 """A Xen host made of honest parts: the fake ``xl`` on PATH, a real QEMU as device model.
 
-The fake xl (tests/fakes/xl) keeps its domains in a folder and cannot run a device
-model; the domain's disks are served by a real ``qemu-system-x86_64`` whose QMP socket
+The fake xl (tests/fakes/xl) keeps its domains in a folder; the domain's disks are
+served by a real ``qemu-system-x86_64`` started as libxl starts Xen's device model for
+qcow2 disks (``tests.qemu_vm.libxl_argv``: qdisk nodes ``xvda-qcow2`` on an anonymous
+backend, and for HVM also an emulated IDE drive on the same file), whose QMP socket
 appears, as libxl's does, as ``<xen-qmp-dir>/qmp-libxl-<domid>`` (a link to it). So the
 xl calls are the fake's and the QMP calls are real.
 """
@@ -26,6 +28,9 @@ from tests.qemu_vm import QEMU, QemuVm, start_vm
 
 DOMID = 5
 UUID = "8d3e0a52-6f0e-4c41-9a7b-3f1d5b2e9c10"
+VDEVS = ("xvda", "xvdb")
+#: The QMP node of each disk: what QEMU's qdisk backend names it (``<vdev>-<format>``).
+NODES = tuple(f"{v}-qcow2" for v in VDEVS)
 
 
 @dataclass
@@ -110,8 +115,19 @@ class XenHost:
 
 
 @pytest.fixture
-def xen_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[XenHost]:
-    """Domain ``web`` (id 5, two qcow2 disks) running under the fake xl, QEMU serving its disks."""
+def xen_host(tmp_path: Path) -> Iterator[XenHost]:
+    """PV domain ``web`` (id 5, qcow2 disks xvda, xvdb) under the fake xl, its device model
+    started as libxl starts it (qdisk nodes only)."""
+    yield from _xen_host(tmp_path, hvm=False)
+
+
+@pytest.fixture
+def xen_hvm_host(tmp_path: Path) -> Iterator[XenHost]:
+    """The same domain as HVM: each file also open as an emulated IDE disk (ide0-hd0...)."""
+    yield from _xen_host(tmp_path, hvm=True)
+
+
+def _xen_host(tmp_path: Path, hvm: bool) -> Iterator[XenHost]:
     if shutil.which(QEMU) is None or shutil.which("qemu-img") is None:
         pytest.skip(f"{QEMU} or qemu-img is not installed")
     bin_dir = tmp_path / "bin"
@@ -119,12 +135,11 @@ def xen_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[XenHos
     (bin_dir / "xl").symlink_to(FAKE_XL)
     qmp_dir = tmp_path / "run-xen"
     qmp_dir.mkdir()
-    with start_vm(tmp_path / "dm", disks=2, name="dm") as vm:
+    with start_vm(tmp_path / "dm", disks=2, name="dm", libxl=VDEVS, hvm=hvm) as vm:
         fake = FakeXl(tmp_path / "xl-state")
-        fake.add_domain("web", domid=DOMID, memory_mib=64,
-                        uuid=UUID,
-                        disks=[FakeDisk(str(vm.disks[0]), "xvda"),
-                               FakeDisk(str(vm.disks[1]), "xvdb")])
+        fake.add_domain("web", domid=DOMID, memory_mib=64, uuid=UUID,
+                        type="hvm" if hvm else "pv",
+                        disks=[FakeDisk(str(d), v) for d, v in zip(vm.disks, VDEVS)])
         host = XenHost(tmp_path, fake, vm, vm.disks, tmp_path / "state", tmp_path / "xen",
                        qmp_dir, bin_dir)
         host.config_dir.mkdir()
