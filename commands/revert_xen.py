@@ -4,7 +4,10 @@ The domain's current state is first saved (``xl save -p`` to a safety image), so
 every step can be undone: ``xl destroy`` (its device model lets go of the disks), a
 safety tag and the snapshot's tag applied on each disk with qemu-img (now unlocked),
 ``xl restore -p`` of the snapshot's memory image (a new domain id), then ``xl unpause``
-unless ``--paused``. The safety tags and image are removed at the end.
+unless ``--paused``. The safety tags (through the restored device model's QMP) and
+image are removed at the end. ``xl destroy`` does not wait for the device model: the
+destroy step waits for it to exit and for the images to be open nowhere before any
+qemu-img call (``commands.device_model``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ def xen_plan(name: str, record: dict[str, Any], domain: str, live: Live, after: 
         StepSpec("memory-save", safety_file, {**where, "path": safety_file, "safety": True,
                                               "memory_bytes": live.memory_bytes}),
         StepSpec("domain-destroy", domain, {"domain": domain, "domid": live.domid,
-                                            "safety": safety_file}),
+                                            "safety": safety_file, "socket": live.qmp_socket,
+                                            "images": disks}),
     ]
     plan += [StepSpec("safety-tag-create", p, {"path": p, "tag": safety}) for p in disks]
     plan += [StepSpec("internal-snapshot-apply", p, {"path": p, "tag": d["name"],
@@ -52,5 +56,8 @@ def xen_plan(name: str, record: dict[str, Any], domain: str, live: Live, after: 
                  {"domain": domain, "path": record["memory_file"]}),
         StepSpec("domain-unpause", domain, {**where, "resume": after == "running"}),
     ]
-    plan += [StepSpec("safety-tag-delete", p, {"path": p, "tag": safety}) for p in disks]
+    # the restored device model has the images open: its QMP removes the safety tags
+    plan += [StepSpec("xen-safety-tag-delete", p, {"domain": domain, "path": p, "tag": safety,
+                                                   "vdev": d["device"]})
+             for p, d in zip(disks, record["disks"])]
     return plan + [StepSpec("memory-safety-remove", safety_file, {"path": safety_file})]

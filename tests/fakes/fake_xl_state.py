@@ -133,6 +133,10 @@ class Store:
         with open(self.root / "calls.log", "a") as handle:
             handle.write(json.dumps(list(argv)) + "\n")
 
+    def remember_pid(self, pid: int) -> None:
+        with open(self.root / "device-models", "a") as handle:
+            handle.write(f"{pid}\n")
+
     def output_format(self) -> str:
         conf = self.root / "xl.conf"
         if conf.exists() and 'output_format="sxp"' in conf.read_text().replace(" ", ""):
@@ -184,6 +188,22 @@ class FakeXl:
             assert dom is not None, name
             dom["memory_image"] = token
             store.put(dom)
+
+    def attach_device_model(self, name: str, argv: Sequence[str], pid: int, qmp: str,
+                            log: str) -> None:
+        """Say which process serves the domain's disks (the fake then stops, continues,
+        restarts and ends it as libxl would its device model)."""
+        with self.store.locked() as store:
+            dom = store.by_name(name)
+            assert dom is not None, name
+            dom["device_model"] = {"argv": list(argv), "pid": pid, "qmp": qmp, "log": log}
+            store.put(dom)
+            store.remember_pid(pid)
+
+    def device_model_pids(self) -> list[int]:
+        """Every device model the fake was told of or started (for the tests' clean-up)."""
+        path = self.root / "device-models"
+        return [int(x) for x in path.read_text().split()] if path.exists() else []
 
     def set_output_format(self, fmt: str) -> None:
         (self.root / "xl.conf").write_text(f'output_format="{fmt}"\n')

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -140,8 +141,23 @@ def _xen_host(tmp_path: Path, hvm: bool) -> Iterator[XenHost]:
         fake.add_domain("web", domid=DOMID, memory_mib=64, uuid=UUID,
                         type="hvm" if hvm else "pv",
                         disks=[FakeDisk(str(d), v) for d, v in zip(vm.disks, VDEVS)])
+        fake.attach_device_model("web", vm.argv, vm.process.pid, str(vm.qmp_path),
+                                 str(vm.log_path))
         host = XenHost(tmp_path, fake, vm, vm.disks, tmp_path / "state", tmp_path / "xen",
                        qmp_dir, bin_dir)
         host.config_dir.mkdir()
         host.link_device_model(DOMID)
-        yield host
+        try:
+            yield host
+        finally:
+            _kill_device_models(fake)
+
+
+def _kill_device_models(fake: FakeXl) -> None:
+    """End the device models the fake xl started (they are not this process's children)."""
+    for pid in fake.device_model_pids():
+        try:
+            if b"qemu-system" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass

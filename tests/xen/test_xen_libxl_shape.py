@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from commands.drivers.qmp import Qmp
 from tests.conftest import read_pattern, tags
-from tests.xen.conftest import NODES, XenHost
+from tests.xen.conftest import DOMID, NODES, XenHost
 
 pytestmark = pytest.mark.slow
 
@@ -108,3 +110,66 @@ def test_hvm_snapshots_survive_one_another(xen_hvm_host: XenHost) -> None:
     assert tags(disk) == ["a", "b", "c"]
     assert [snapshot_has(disk, n, 0x41 + k) for k, n in enumerate("abc")] == [True] * 3
     assert read_pattern(disk, 0x5a) and image_check_clean(disk)
+
+
+def device_model_quits(host: XenHost) -> None:
+    """Quit the device model the fake xl started for the domain now, and wait for it."""
+    dm = host.domain()["device_model"]
+    Qmp(dm["qmp"]).execute("quit")
+    wait_gone(dm["pid"])
+
+
+def wait_gone(pid: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and b"qemu" in Path(f"/proc/{pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, f"process {pid} did not exit"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("hvm", [False, True], ids=["pv", "hvm"])
+def test_revert_of_a_running_domain_touches_images_only_when_no_device_model_has_them(
+        tmp_path: Path, hvm: bool, request: pytest.FixtureRequest) -> None:
+    """xl destroy does not wait for the device model; the restored one has the images
+    open: qemu-img must run in between only, and the safety tags go through QMP."""
+    host: XenHost = request.getfixturevalue("xen_hvm_host" if hvm else "xen_host")
+    assert host.vm is not None
+    host.vm.qemu_io(NODES[0], "write -P 0x11 0 64k")
+    assert (run := host.xlsnap("snapshot-create", "-n", "s1", "web")).code == 0, run.err
+    token = host.domain()["memory_image"]
+    host.vm.qemu_io(NODES[0], "write -P 0x22 0 64k")
+    host.fake.set_memory("web", "changed-after-s1")
+    run = host.xlsnap("snapshot-revert", "-n", "s1", "web")
+    assert run.code == 0, run.err
+    dom = host.domain()
+    assert dom["domid"] != DOMID and dom["memory_image"] == token
+    assert dom["state"] == "running"
+    restored = {d.node_name: d.snapshots for d in Qmp(dom["device_model"]["qmp"]).query_block()}
+    assert restored["xvda-qcow2"] == ("s1",) and restored["xvdb-qcow2"] == ("s1",)
+    device_model_quits(host)
+    for disk in host.disks:
+        assert tags(disk) == ["s1"] and image_check_clean(disk)
+    assert read_pattern(host.disks[0], 0x11) and snapshot_has(host.disks[0], "s1", 0x11)
+
+
+def test_a_device_model_that_does_not_exit_stops_the_revert_before_any_image_is_touched(
+        xen_host: XenHost) -> None:
+    host = xen_host
+    assert host.vm is not None
+    host.vm.qemu_io(NODES[0], "write -P 0x11 0 64k")
+    assert host.xlsnap("snapshot-create", "-n", "s1", "web").code == 0
+    host.vm.qemu_io(NODES[0], "write -P 0x22 0 64k")
+    host.fake.set_memory("web", "changed-after-s1")
+    run = host.xlsnap("snapshot-revert", "-n", "s1", "web", XLSNAP_FAKE_XL_DM_EXIT_DELAY="4",
+                      XLSNAP_DM_EXIT_TIMEOUT="1")
+    assert run.code != 0
+    assert f"(pid {host.vm.process.pid}) did not exit within 1s after 'xl destroy'" in run.err
+    assert [s[1] for s in host.steps() if s[0] == "do"] == ["memory-save", "domain-destroy"]
+    wait_gone(host.vm.process.pid)  # it exits in the end (SIGHUP): recover brings it back
+    recovered = host.xlsnap("recover", "web")
+    assert recovered.code == 0, recovered.err
+    dom = host.domain()
+    assert dom["memory_image"] == "changed-after-s1" and dom["state"] == "running"
+    device_model_quits(host)
+    for disk in host.disks:
+        assert tags(disk) == ["s1"] and image_check_clean(disk)
+    assert read_pattern(host.disks[0], 0x22) and snapshot_has(host.disks[0], "s1", 0x11)

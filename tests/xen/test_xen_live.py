@@ -141,21 +141,20 @@ def test_killed_create_is_recovered_unpaused_with_nothing_orphaned(
     assert xen_host.xlsnap("recover", "web").out.strip() == "web: nothing in flight"
 
 
-def _snapshot_then_stop_device_model(host: XenHost) -> str:
-    """s1 of the running domain, then its disk and RAM change; the device model is stopped
-    (as ``xl destroy`` would stop it) so that the revert's qemu-img can open the disks."""
+def _snapshot_then_change(host: XenHost) -> str:
+    """s1 of the running domain, then its disk and RAM change. The device model keeps
+    running: the revert's ``xl destroy`` ends it (a moment later, as with libxl)."""
     assert host.vm is not None
     host.vm.qemu_io("xvda-qcow2", "write -P 0x11 0 64k")
     assert host.xlsnap("snapshot-create", "-n", "s1", "web").code == 0
     token = host.domain()["memory_image"]
     host.vm.qemu_io("xvda-qcow2", "write -P 0x22 0 64k")
     host.fake.set_memory("web", "changed-after-s1")
-    host.vm.kill()
     return token
 
 
 def test_revert_destroys_reverts_disks_restores_and_unpauses(xen_host: XenHost) -> None:
-    token = _snapshot_then_stop_device_model(xen_host)
+    token = _snapshot_then_change(xen_host)
     before = len(xen_host.calls())
     run = xen_host.xlsnap("snapshot-revert", "-n", "s1", "web")
     assert run.code == 0, run.err
@@ -173,7 +172,7 @@ def test_revert_destroys_reverts_disks_restores_and_unpauses(xen_host: XenHost) 
 
 
 def test_revert_paused_leaves_the_restored_domain_paused(xen_host: XenHost) -> None:
-    _snapshot_then_stop_device_model(xen_host)
+    _snapshot_then_change(xen_host)
     run = xen_host.xlsnap("snapshot-revert", "--paused", "-n", "s1", "web")
     assert run.code == 0, run.err
     assert xen_host.domain()["state"] == "paused"
@@ -181,7 +180,7 @@ def test_revert_paused_leaves_the_restored_domain_paused(xen_host: XenHost) -> N
 
 
 def test_revert_failing_on_a_disk_puts_the_domain_back_as_it_was(xen_host: XenHost) -> None:
-    _snapshot_then_stop_device_model(xen_host)
+    _snapshot_then_change(xen_host)
     env = {"XLSNAP_QEMU_IMG": FAILING_QEMU_IMG,
            "XLSNAP_TEST_FAIL": json.dumps([["snapshot -a", str(xen_host.disks[1])]])}
     run = xen_host.xlsnap("snapshot-revert", "-n", "s1", "web", **env)
@@ -196,7 +195,7 @@ def test_revert_failing_on_a_disk_puts_the_domain_back_as_it_was(xen_host: XenHo
 
 
 def test_revert_failing_restore_brings_back_the_domain(xen_host: XenHost) -> None:
-    _snapshot_then_stop_device_model(xen_host)
+    _snapshot_then_change(xen_host)
     run = xen_host.xlsnap("snapshot-revert", "-n", "s1", "web",
                           XLSNAP_FAKE_XL_FAIL="restore")
     assert run.code == 1 and "domain-restore" in run.err
@@ -211,7 +210,7 @@ def test_revert_failing_restore_brings_back_the_domain(xen_host: XenHost) -> Non
 
 
 def test_revert_refuses_an_altered_memory_image_unless_forced(xen_host: XenHost) -> None:
-    _snapshot_then_stop_device_model(xen_host)
+    _snapshot_then_change(xen_host)
     memory = xen_host.domain_dir / "s1.save"
     with memory.open("ab") as handle:
         handle.write(b"tampered")
@@ -310,7 +309,7 @@ REVERT_STEPS = 11   # save, destroy, 2 safety tags, 2 applies, restore, unpause,
 @pytest.mark.parametrize("step", range(1, REVERT_STEPS + 1))
 def test_killed_revert_is_recovered_to_one_state_or_the_other(xen_host: XenHost,
                                                              step: int) -> None:
-    token = _snapshot_then_stop_device_model(xen_host)
+    token = _snapshot_then_change(xen_host)
     run = xen_host.xlsnap("snapshot-revert", "-n", "s1", "web",
                           XLSNAP_FAULT_INJECT=f"kill:{step}:effect")
     assert run.code == -9, run.err
