@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from commands.drivers.qmp_errors import QmpBusy, QmpError, QmpTimeout, QmpUnavailable
@@ -36,8 +37,11 @@ class QmpChannel:
     """
 
     def __init__(self, socket_path: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                 name: str = "xlsnap") -> None:
+                 name: str = "xlsnap",
+                 guard: Callable[[], AbstractContextManager[None]] | None = None) -> None:
         self.socket_path = str(socket_path)
+        #: Held around each conversation of an unheld channel (libxl's QMP socket lock).
+        self.guard = guard
         self.connect_timeout = connect_timeout
         self.name = name
         self.held = False
@@ -60,7 +64,14 @@ class QmpChannel:
         self._ending = True
 
     def run(self, steps: Callable[[QMPClient], Awaitable[T]], total: float) -> T:
-        """Run ``steps`` on a connected client within ``total`` seconds."""
+        """Run ``steps`` on a connected client within ``total`` seconds (holding ``guard``,
+        if any, from before the connect until after the disconnect)."""
+        if self.guard is None:
+            return self._run(steps, total)
+        with self.guard():
+            return self._run(steps, total)
+
+    def _run(self, steps: Callable[[QMPClient], Awaitable[T]], total: float) -> T:
         import asyncio
 
         if self._loop is None:

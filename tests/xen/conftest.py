@@ -48,9 +48,17 @@ class XenHost:
     bin_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def lib_dir(self) -> Path:
+        """libxl's XEN_LIB_DIR (its QMP socket locks live there)."""
+        path = self.root / "lib-xen"
+        path.mkdir(exist_ok=True)
+        return path
+
     def env(self, **extra: str) -> dict[str, str]:
         env = {**os.environ, **self.fake.env(), "XLSNAP_HOME": str(self.home),
                "XLSNAP_CONFIG_DIR": str(self.config_dir), "XLSNAP_XEN_QMP_DIR": str(self.qmp_dir),
+               "XLSNAP_XEN_LIB_DIR": str(self.lib_dir),
                "XLSNAP_TOOLSTACK": "xen", "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
                **self.extra_env, **extra}
         for key in ("XLSNAP_FAKE_XL_FAIL", "XLSNAP_FAKE_XL_NO_HYPERVISOR", "XLSNAP_QMP_DIR"):

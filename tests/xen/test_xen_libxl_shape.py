@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from commands.drivers.qmp import Qmp
-from tests.conftest import read_pattern, tags
-from tests.xen.conftest import DOMID, NODES, XenHost
+from tests.conftest import REPO, read_pattern, tags
+from tests.xen.conftest import DOMID, NODES, UUID, XenHost
 
 pytestmark = pytest.mark.slow
 
@@ -173,3 +174,40 @@ def test_a_device_model_that_does_not_exit_stops_the_revert_before_any_image_is_
     for disk in host.disks:
         assert tags(disk) == ["s1"] and image_check_clean(disk)
     assert read_pattern(host.disks[0], 0x22) and snapshot_has(host.disks[0], "s1", 0x11)
+
+
+def test_xlsnap_waits_for_libxl_s_qmp_lock(xen_host: XenHost) -> None:
+    """While another process (xl, libvirt) holds libxl's lock on the device model's QMP
+    socket, xlsnap sends nothing; it goes on once the lock is free."""
+    host = xen_host
+    lock = host.lib_dir / f"userdata-l.{DOMID}.{UUID}.qmp-socket-lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys\n"
+         f"f = open({str(lock)!r}, 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+         "print('held', flush=True); sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        proc = subprocess.Popen([sys.executable, "-m", "commands", "snapshot-create",
+                                 "--disk-only", "-n", "d1", "web"], cwd=REPO, env=host.env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(3)
+            assert proc.poll() is None, proc.communicate()
+            assert qmp_tags(host) == {"xvda-qcow2": (), "xvdb-qcow2": ()}
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert qmp_tags(host) == {"xvda-qcow2": ("d1",), "xvdb-qcow2": ("d1",)}
+
+
+def qmp_tags(host: XenHost) -> dict[str, tuple[str, ...]]:
+    assert host.vm is not None
+    return {d.node_name: d.snapshots for d in host.vm.qmp().query_block()
+            if d.node_name in NODES}
