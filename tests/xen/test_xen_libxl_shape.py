@@ -211,3 +211,24 @@ def qmp_tags(host: XenHost) -> dict[str, tuple[str, ...]]:
     assert host.vm is not None
     return {d.node_name: d.snapshots for d in host.vm.qmp().query_block()
             if d.node_name in NODES}
+
+
+def test_a_slow_xl_save_is_not_killed_by_the_tool_timeout(xen_host: XenHost) -> None:
+    """xl save of a large guest takes minutes; XLSNAP_TOOL_TIMEOUT is qemu-img's."""
+    run = xen_host.xlsnap("snapshot-create", "-n", "m1", "web", XLSNAP_TOOL_TIMEOUT="1",
+                          XLSNAP_FAKE_XL_HANG="save", XLSNAP_FAKE_XL_HANG_SECONDS="3")
+    assert run.code == 0, run.err
+    dom = xen_host.domain()
+    assert dom["state"] == "running" and dom.get("pause_count", 0) == 0
+    assert qmp_tags(xen_host) == {"xvda-qcow2": ("m1",), "xvdb-qcow2": ("m1",)}
+    assert (xen_host.domain_dir / "m1.save").read_bytes().startswith(b"Xen saved domain")
+
+
+def test_a_save_that_leaves_the_domain_running_takes_no_disk_snapshot(xen_host: XenHost) -> None:
+    """xl save -p exits 0 when its final pause failed: the domain runs on, so snapshotting
+    its disks would not match the memory image."""
+    run = xen_host.xlsnap("snapshot-create", "-n", "m1", "web", XLSNAP_FAKE_XL_FAIL="save-pause")
+    assert run.code == 1 and "not paused" in run.err and "nothing changed" in run.err, run.err
+    assert xen_host.domain()["state"] == "running"
+    assert qmp_tags(xen_host) == {"xvda-qcow2": (), "xvdb-qcow2": ()}
+    assert list(xen_host.home.rglob("*.save")) == []
