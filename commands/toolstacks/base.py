@@ -51,6 +51,9 @@ class Live(NamedTuple):
     pid: int | None = None         # qemu: the process serving the socket
     argv: tuple[str, ...] = ()     # qemu: its command line, to restart it
     memory_bytes: int = 0
+    #: xen: disks QMP cannot snapshot, as ``(image path, why)`` (toolstacks.xen_disks)
+    unreachable: tuple[tuple[str, str], ...] = ()
+    guest_type: str = ""           # xen: pv, pvh or hvm
 
     @property
     def was_running(self) -> bool:

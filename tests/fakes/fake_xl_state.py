@@ -41,12 +41,18 @@ class FakeDisk:
     access: str = "rw"
     backend: str = ""
     cdrom: bool = False
+    backend_domid: int = 0
+    script: str = ""
 
     def libxl(self) -> dict[str, Any]:
         disk: dict[str, Any] = {"pdev_path": self.target, "vdev": self.vdev,
                                 "format": self.format}
         if self.backend:
             disk["backend"] = self.backend
+        if self.backend_domid:
+            disk["backend_domid"] = self.backend_domid
+        if self.script:
+            disk["script"] = self.script
         if self.cdrom:
             disk.update(removable=1, is_cdrom=1)
         if self.access in ("rw", "w"):
@@ -157,7 +163,8 @@ class FakeXl:
 
     def add_domain(self, name: str, domid: int | None = None, disks: Sequence[FakeDisk] = (),
                    state: str = "running", memory_mib: int = 512, vcpus: int = 1,
-                   uuid: str | None = None, type: str = "hvm") -> dict[str, Any]:
+                   uuid: str | None = None, type: str = "hvm",
+                   b_info: dict[str, Any] | None = None) -> dict[str, Any]:
         """Create a domain as if ``xl create`` had run; returns its record."""
         if state not in STATES:
             raise ValueError(f"state must be one of {STATES}")
@@ -170,6 +177,7 @@ class FakeXl:
                    "vcpus": vcpus, "cpu_time": 1.5, "memory_image": secrets.token_hex(16),
                    "config": libxl_config(name, uuid or str(uuidlib.uuid4()), memory_mib,
                                           vcpus, [d.libxl() for d in disks], type)}
+            dom["config"]["b_info"].update(b_info or {})
             store.put(dom)
             return dom
 

@@ -104,8 +104,17 @@ class XenHost:
         return finished[-1].outcome if finished else ""
 
     def record(self, name: str) -> dict:
-        taken = [e for e in self.events() if type(e).__name__ == "SnapshotTaken"
-                 and e.name == name]
+        return self.record_of(None, name)
+
+    def record_of(self, domain: str | None, name: str) -> dict:
+        """Snapshot ``name``'s record in the ledger of ``domain`` (None: ``web``)."""
+        svc = open_services(Settings.resolve(str(self.home), None, str(self.config_dir)))
+        try:
+            key = UUID if domain is None else self.fake.domain(domain)["config"]["c_info"]["uuid"]
+            events = list(svc.app.domain_events(key))
+        finally:
+            svc.close()
+        taken = [e for e in events if type(e).__name__ == "SnapshotTaken" and e.name == name]
         assert taken, f"no snapshot {name!r} in the ledger"
         return dict(taken[-1].record)
 

@@ -18,6 +18,7 @@ import pytest
 
 from commands.drivers.qmp import Qmp
 from tests.conftest import REPO, read_pattern, tags
+from tests.fakes.fake_xl_state import FakeDisk
 from tests.xen.conftest import DOMID, NODES, UUID, XenHost
 
 pytestmark = pytest.mark.slow
@@ -232,3 +233,44 @@ def test_a_save_that_leaves_the_domain_running_takes_no_disk_snapshot(xen_host: 
     assert xen_host.domain()["state"] == "running"
     assert qmp_tags(xen_host) == {"xvda-qcow2": (), "xvdb-qcow2": ()}
     assert list(xen_host.home.rglob("*.save")) == []
+
+
+@pytest.mark.parametrize("disk, why", [
+    (FakeDisk("/images/db.raw", "xvdb", format="raw"),
+     "disk 'xvdb' (/images/db.raw): libxl serves it with the kernel's blkback (backend phy, "
+     "raw format), not QEMU"),
+    (FakeDisk("/dev/vg/db", "xvdb", format="raw", script="block-drbd"),
+     "(backend phy, script block-drbd)"),
+    (FakeDisk("/images/db.qcow2", "xvdb", backend_domid=3),
+     "it is served from driver domain 3"),
+    (FakeDisk("/images/db.raw", "xvdb", format="raw", backend="qdisk"),
+     "QEMU has no internal snapshots of raw images"),
+])
+def test_disks_libxl_does_not_serve_through_qemu_are_refused_by_name(
+        xen_host: XenHost, disk: FakeDisk, why: str) -> None:
+    """A phy disk never appears in QEMU (a PV domain with only such disks has none)."""
+    xen_host.fake.add_domain("db", domid=9, type="pv", disks=[disk])
+    before = xen_host.fake.calls()
+    run = xen_host.xlsnap("snapshot-create", "--disk-only", "-n", "d1", "db")
+    assert run.code == 2 and why in run.err, run.err
+    assert "cannot be snapshotted while it runs" in run.err
+    assert len(run.err.strip().splitlines()) == 1
+    assert [c for c in xen_host.fake.calls()[len(before):] if c[0] != "list"] == []
+
+
+def test_a_stub_domain_device_model_is_refused_by_name(xen_host: XenHost) -> None:
+    xen_host.fake.add_domain("db", domid=9, disks=[FakeDisk("/images/db.qcow2", "hda")],
+                             b_info={"device_model_stubdomain_override": "True"})
+    run = xen_host.xlsnap("snapshot-create", "--disk-only", "-n", "d1", "db")
+    assert run.code == 2 and "runs in a stub domain" in run.err, run.err
+
+
+def test_a_read_only_phy_disk_is_left_out_and_the_qdisk_ones_are_taken(
+        xen_host: XenHost) -> None:
+    xen_host.fake.add_domain("db", domid=9, disks=[
+        FakeDisk(str(xen_host.disks[0]), "xvda"),
+        FakeDisk("/images/iso.raw", "xvdc", format="raw", access="ro")])
+    xen_host.link_device_model(9)
+    run = xen_host.xlsnap("snapshot-create", "--disk-only", "-n", "d1", "db")
+    assert run.code == 0, run.err
+    assert [d["device"] for d in xen_host.record_of("db", "d1")["disks"]] == ["xvda"]
