@@ -72,6 +72,12 @@ def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
         raise UsageError(f"domain {domain.name!r} is {live.state}: only a running or paused "
                          "domain can be snapshotted live")
     memory = _memory_choice(cmd, snapcfg)
+    if (memory != "no" and live.toolstack == "xen" and live.state == "paused"
+            and live.guest_type in ("pv", "pvh")):
+        raise UsageError(f"Xen domain {domain.name!r} is a paused {live.guest_type.upper()} "
+                         "guest: it cannot acknowledge xl save's suspend request (libxl gives "
+                         f"up after 60 s); unpause it first ('xl unpause {domain.name}'), or "
+                         "take a disk-only snapshot (--disk-only)")
     plans = plan_live_disks(domain, live, snapcfg, name)
     domain_dir = svc.settings.domain_dir(domain.uuid)
     if metadata_path(domain_dir, name).exists():

@@ -274,3 +274,17 @@ def test_a_read_only_phy_disk_is_left_out_and_the_qdisk_ones_are_taken(
     run = xen_host.xlsnap("snapshot-create", "--disk-only", "-n", "d1", "db")
     assert run.code == 0, run.err
     assert [d["device"] for d in xen_host.record_of("db", "d1")["disks"]] == ["xvda"]
+
+
+def test_memory_snapshot_of_a_paused_pv_domain_is_refused_up_front(xen_host: XenHost) -> None:
+    """A paused PV guest cannot acknowledge the suspend request: libxl would wait 60 s
+    ("guest didn't acknowledge suspend") and fail."""
+    subprocess.run([xen_host.fake.binary, "pause", "web"], env=xen_host.env(), check=True)
+    before = len(xen_host.calls())
+    run = xen_host.xlsnap("snapshot-create", "-n", "m1", "web")
+    assert run.code == 2 and "paused PV guest" in run.err and "--disk-only" in run.err
+    assert [c[0] for c in xen_host.calls()[before:] if c[0] not in ("list",)] == []
+    assert xen_host.events() == []
+    disk_only = xen_host.xlsnap("snapshot-create", "--disk-only", "-n", "d1", "web")
+    assert disk_only.code == 0, disk_only.err
+    assert xen_host.domain()["state"] == "paused"

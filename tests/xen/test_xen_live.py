@@ -279,7 +279,8 @@ def test_qmp_socket_of_the_device_model_is_by_domid(xen_host: XenHost) -> None:
     assert xen_host.mutating_calls() == []
 
 
-def test_snapshot_of_a_paused_domain_leaves_it_paused(xen_host: XenHost) -> None:
+def test_snapshot_of_a_paused_domain_leaves_it_paused(xen_hvm_host: XenHost) -> None:
+    xen_host = xen_hvm_host  # an HVM guest is suspended without its help
     before = len(xen_host.calls())
     subprocess.run([xen_host.fake.binary, "pause", "web"], env=xen_host.env(), check=True)
     run = xen_host.xlsnap("snapshot-create", "-n", "p1", "web")
