@@ -55,6 +55,10 @@ class NoHypervisor(XlError):
     """No Xen hypervisor is running on this host, so xl cannot work here."""
 
 
+class NotPrivileged(XlError):
+    """xl runs on a Xen host but may not use it: it needs root."""
+
+
 class DomainNotFound(XlError):
     """xl knows no domain by that name or id."""
 
@@ -246,6 +250,11 @@ class Xl:
 
 def _error(result: ProcessResult) -> XlError:
     stderr = result.stderr
+    denied = re.search(r"Could not obtain handle on privileged command interface: "
+                       r"(Permission denied|Operation not permitted)", stderr)
+    if denied:  # tools/libs/call/linux.c:54, xl.c:346: Xen is there, the user is not root
+        return NotPrivileged(f"xl needs root: it could not open Xen's privileged command "
+                             f"interface ({denied[1]}); run xlsnap as root", result)
     if any(marker in stderr for marker in _NO_HYPERVISOR):
         reason = _last_line(stderr).removeprefix("ERROR:").strip()
         return NoHypervisor(f"no Xen hypervisor is running on this host (xl: {reason})", result)

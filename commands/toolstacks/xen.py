@@ -16,7 +16,14 @@ from pathlib import Path
 from commands.domains import check_domain_name
 from commands.drivers.process import ToolMissing
 from commands.drivers.qmp import Qmp, QmpError
-from commands.drivers.xl import DomainNotFound, NoHypervisor, Xl, XlError, XlOutputError
+from commands.drivers.xl import (
+    DomainNotFound,
+    NoHypervisor,
+    NotPrivileged,
+    Xl,
+    XlError,
+    XlOutputError,
+)
 from commands.errors import UsageError
 from commands.toolstacks.base import (
     Live,
@@ -47,6 +54,8 @@ class XenToolstack:
             rows = self.xl.list_short(name)
         except ToolMissing:
             raise NotReached(f"{self.xl.binary} is not installed") from None
+        except NotPrivileged as exc:  # a running domain may be there: never fall back
+            raise UsageError(str(exc)) from None
         except NoHypervisor as exc:
             raise NotReached(str(exc)) from None
         except DomainNotFound:

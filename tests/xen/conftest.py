@@ -61,7 +61,8 @@ class XenHost:
                "XLSNAP_XEN_LIB_DIR": str(self.lib_dir),
                "XLSNAP_TOOLSTACK": "xen", "PATH": f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
                **self.extra_env, **extra}
-        for key in ("XLSNAP_FAKE_XL_FAIL", "XLSNAP_FAKE_XL_NO_HYPERVISOR", "XLSNAP_QMP_DIR"):
+        for key in ("XLSNAP_FAKE_XL_FAIL", "XLSNAP_FAKE_XL_NO_HYPERVISOR", "XLSNAP_QMP_DIR",
+                    "XLSNAP_FAKE_XL_NOT_ROOT"):
             if key not in extra and key not in self.extra_env:
                 env.pop(key, None)
         return env

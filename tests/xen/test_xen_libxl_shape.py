@@ -288,3 +288,18 @@ def test_memory_snapshot_of_a_paused_pv_domain_is_refused_up_front(xen_host: Xen
     disk_only = xen_host.xlsnap("snapshot-create", "--disk-only", "-n", "d1", "web")
     assert disk_only.code == 0, disk_only.err
     assert xen_host.domain()["state"] == "paused"
+
+
+@pytest.mark.parametrize("toolstack", ["xen", "auto"])
+def test_a_user_who_is_not_root_is_told_root_is_needed(xen_host: XenHost,
+                                                       toolstack: str) -> None:
+    (xen_host.config_dir / "web.cfg").write_text(
+        f'name = "web"\nuuid = "{UUID}"\ndisk = [ "{xen_host.disks[0]},qcow2,xvda,rw" ]\n')
+    run = xen_host.xlsnap("snapshot-create", "-n", "s1", "web", XLSNAP_FAKE_XL_NOT_ROOT="1",
+                          XLSNAP_TOOLSTACK=toolstack)
+    assert run.code == 2, run.err
+    assert run.err.strip().splitlines() == [
+        "xlsnap: error: xl needs root: it could not open Xen's privileged command interface "
+        "(Permission denied); run xlsnap as root"]
+    assert not xen_host.home.exists()
+    assert tags(xen_host.disks[0]) == []
