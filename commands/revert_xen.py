@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from commands.actions import StepSpec
+from commands.device_model import holders
 from commands.errors import LedgerBlocked, UsageError
+from commands.existing import TaggedDisk
 from commands.services import Services
 from commands.toolstacks.base import Live
 
@@ -53,7 +55,7 @@ def xen_plan(name: str, record: dict[str, Any], domain: str, live: Live, after: 
              for p, d in zip(disks, record["disks"])]
     plan += [
         StepSpec("domain-restore", record["memory_file"],
-                 {"domain": domain, "path": record["memory_file"]}),
+                 {"domain": domain, "path": record["memory_file"], "images": disks}),
         StepSpec("domain-unpause", domain, {**where, "resume": after == "running"}),
     ]
     # the restored device model has the images open: its QMP removes the safety tags
@@ -61,3 +63,30 @@ def xen_plan(name: str, record: dict[str, Any], domain: str, live: Live, after: 
                                                    "vdev": d["device"]})
              for p, d in zip(disks, record["disks"])]
     return plan + [StepSpec("memory-safety-remove", safety_file, {"path": safety_file})]
+
+
+def xen_stopped_plan(record: dict[str, Any], domain: str, disks: list[TaggedDisk], after: str,
+                     safety: str) -> list[StepSpec]:
+    """Revert of a domain snapshot of a stopped Xen domain: the disks back to their tags
+    (qemu-img: no device model has them open, checked first), then ``xl restore -p`` of
+    the snapshot's memory image and ``xl unpause`` unless ``after`` is paused; the safety
+    tags go through the restored device model's QMP."""
+    paths = [d.path for d in disks]
+    open_by = holders(paths)
+    if open_by:
+        said = "; ".join(f"{p} by pid {', '.join(map(str, pids))}" for p, pids in open_by.items())
+        raise UsageError(f"images of domain {domain!r} are open ({said}): is it running under "
+                         "another name? nothing was changed")
+    plan = [StepSpec("safety-tag-create", d.path, {"path": d.path, "tag": safety})
+            for d in disks]
+    plan += [StepSpec("internal-snapshot-apply", d.path, {"path": d.path, "tag": d.tag,
+                                                          "safety": safety}) for d in disks]
+    plan += [
+        StepSpec("domain-restore", record["memory_file"],
+                 {"domain": domain, "path": record["memory_file"], "images": paths}),
+        StepSpec("domain-unpause", domain, {"toolstack": "xen", "socket": "", "domain": domain,
+                                            "was_running": False,
+                                            "resume": after == "running"}),
+    ]
+    return plan + [StepSpec("xen-safety-tag-delete", d.path, {
+        "domain": domain, "path": d.path, "tag": safety, "vdev": d.device}) for d in disks]

@@ -303,3 +303,32 @@ def test_a_user_who_is_not_root_is_told_root_is_needed(xen_host: XenHost,
         "(Permission denied); run xlsnap as root"]
     assert not xen_host.home.exists()
     assert tags(xen_host.disks[0]) == []
+
+
+@pytest.mark.parametrize("option, state", [(None, "running"), ("--paused", "paused")])
+def test_revert_of_a_domain_snapshot_of_a_stopped_domain_restores_it(
+        xen_host: XenHost, option: str | None, state: str) -> None:
+    """Disks back to the snapshot, then xl restore of its memory image (as libvirt does)."""
+    host = xen_host
+    assert host.vm is not None
+    (host.config_dir / "web.cfg").write_text(
+        f'name = "web"\nuuid = "{UUID}"\ndisk = [ "{host.disks[0]},qcow2,xvda,rw", '
+        f'"{host.disks[1]},qcow2,xvdb,rw" ]\n')
+    host.vm.qemu_io(NODES[0], "write -P 0x11 0 64k")
+    assert host.xlsnap("snapshot-create", "-n", "s1", "web").code == 0
+    token = host.domain()["memory_image"]
+    subprocess.run([host.fake.binary, "destroy", "web"], env=host.env(), check=True)
+    wait_gone(host.vm.process.pid)
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x33 0 64k", str(host.disks[0])],
+                   check=True, capture_output=True)
+    run = host.xlsnap("snapshot-revert", *([option] if option else []), "-n", "s1", "web",
+                      XLSNAP_TOOLSTACK="auto")
+    assert run.code == 0, run.err
+    dom = host.domain()
+    assert dom["memory_image"] == token and dom["state"] == state and dom["domid"] != DOMID
+    restored = {d.node_name: d.snapshots for d in Qmp(dom["device_model"]["qmp"]).query_block()}
+    assert restored["xvda-qcow2"] == ("s1",) and restored["xvdb-qcow2"] == ("s1",)
+    device_model_quits(host)
+    for disk in host.disks:
+        assert tags(disk) == ["s1"] and image_check_clean(disk)
+    assert read_pattern(host.disks[0], 0x11)
