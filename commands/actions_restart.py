@@ -23,7 +23,8 @@ from commands.actions_live import (
     run_xl,
     xen_state,
 )
-from commands.device_model import exit_wait, holders, socket_process, wait_released
+from commands.device_model import exit_wait, socket_process, wait_released
+from commands.drivers.open_files import holders
 from commands.drivers.process import DriverError, ProcessResult, run
 from commands.drivers.qmp import QmpError, QmpUnavailable
 from commands.drivers.xl import DomainNotFound, XlError

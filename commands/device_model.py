@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
 
+from commands.drivers.open_files import holders
 from commands.toolstacks.base import peer_process
 
 #: Seconds to wait for a device model to exit after ``xl destroy``.
@@ -53,30 +53,6 @@ def wait_exit(pid: int, start: int, timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return True
-
-
-def holders(paths: Iterable[str]) -> dict[str, list[int]]:
-    """The processes (other than this one) that have each of ``paths`` open."""
-    wanted = {os.path.realpath(p): p for p in paths}
-    found: dict[str, list[int]] = {}
-    me = os.getpid()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            fds = os.scandir(f"/proc/{entry.name}/fd")
-        except OSError:
-            continue
-        with fds:
-            for fd in fds:
-                try:
-                    target = os.readlink(fd.path)
-                except OSError:
-                    continue
-                pids = found.setdefault(wanted[target], []) if target in wanted else None
-                if pids is not None and int(entry.name) not in pids:
-                    pids.append(int(entry.name))
-    return found
 
 
 def wait_released(what: str, process: tuple[int, int] | None, paths: list[str],

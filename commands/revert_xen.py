@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from commands.actions import StepSpec
-from commands.device_model import holders
+from commands.drivers.open_files import holders
 from commands.errors import LedgerBlocked, UsageError
 from commands.existing import TaggedDisk
 from commands.services import Services

@@ -332,3 +332,19 @@ def test_revert_of_a_domain_snapshot_of_a_stopped_domain_restores_it(
     for disk in host.disks:
         assert tags(disk) == ["s1"] and image_check_clean(disk)
     assert read_pattern(host.disks[0], 0x11)
+
+
+def test_qemu_img_never_writes_an_image_a_device_model_has_open(xen_host: XenHost) -> None:
+    """qdisk opens images with locking off, so qemu-img alone would write them while the
+    domain runs (here: --toolstack offline on a running domain's config)."""
+    host = xen_host
+    assert host.vm is not None
+    (host.config_dir / "web.cfg").write_text(
+        f'name = "web"\nuuid = "{UUID}"\ndisk = [ "{host.disks[0]},qcow2,xvda,rw" ]\n')
+    host.vm.qemu_io(NODES[0], "write -P 0x11 0 64k")
+    run = host.xlsnap("snapshot-create", "-n", "o1", "web", XLSNAP_TOOLSTACK="offline")
+    assert run.code == 1 and f"another process (pid {host.vm.process.pid})" in run.err, run.err
+    assert "nothing changed" in run.err
+    quit_device_model(host)
+    assert tags(host.disks[0]) == [] and image_check_clean(host.disks[0])
+    assert read_pattern(host.disks[0], 0x11)
