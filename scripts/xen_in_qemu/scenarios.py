@@ -160,8 +160,84 @@ def guest_scenarios(name: str, hvm: bool) -> None:
         return None if image.returncode == 0 else f"qemu-img check: {image.stdout[-300:]}"
 
     for label, body in [("disk-only", disk_only), ("memory", with_memory), ("list", listed),
-                        ("revert", revert), ("delete", delete), ("check", checked)]:
+                        ("revert", revert), ("delete", delete)]:
         scenario(f"{name}-{label}", body)
+    if hvm:
+        xl_facts(name)
+    scenario(f"{name}-check", checked)
+
+
+def domid(name: str) -> int:
+    return int(sh("xl", "domid", name).stdout.strip())
+
+
+def dm_status(name: str) -> str:
+    from commands.drivers.qmp import Qmp
+
+    return str(Qmp(f"/var/run/xen/qmp-libxl-{domid(name)}").execute("query-status")["status"])
+
+
+def xl_facts(name: str) -> None:
+    """What the fake xl (tests/fakes/xl) models, checked once against real xl."""
+    import glob
+
+    from commands.device_model import socket_process
+
+    saved = Path("/tmp/facts.save")
+
+    def lock_file() -> str | None:
+        found = glob.glob(f"/var/lib/xen/userdata-l.{domid(name)}.*.qmp-socket-lock")
+        return None if found else "no qmp-socket-lock file in /var/lib/xen"
+
+    def save_p_pauses_then_unpause_runs_the_device_model() -> str | None:
+        if (why := expect(sh("xl", "save", "-p", name, str(saved)), "xl save -p")):
+            return why
+        paused, during = state(name), dm_status(name)
+        sh("xl", "unpause", name)
+        after = dm_status(name)
+        print(f"facts: after save -p: {paused}, device model {during}; after unpause: "
+              f"{state(name)}, device model {after}", flush=True)
+        return None if paused[2] == "p" and after == "running" else "see facts line"
+
+    def destroy_does_not_wait_and_restore_gets_a_new_domid() -> str | None:
+        old = domid(name)
+        dm = socket_process(f"/var/run/xen/qmp-libxl-{old}")
+        sh("xl", "destroy", name)
+        alive = dm is not None and Path(f"/proc/{dm[0]}").exists()
+        start = time.monotonic()
+        while dm is not None and Path(f"/proc/{dm[0]}").exists() and time.monotonic() - start < 30:
+            time.sleep(0.05)
+        print(f"facts: device model pid {dm and dm[0]} alive when xl destroy returned: {alive}; "
+              f"gone {time.monotonic() - start:.2f}s later", flush=True)
+        if (why := expect(sh("xl", "restore", "-p", str(saved), timeout=600), "xl restore -p")):
+            return why
+        new = domid(name)
+        print(f"facts: restored as domid {new} (was {old}); device model {dm_status(name)}",
+              flush=True)
+        sh("xl", "unpause", name)
+        return None if new != old else "same domid"
+
+    def save_without_p_destroys() -> str | None:
+        saved.unlink()
+        if (why := expect(sh("xl", "save", name, str(saved)), "xl save")):
+            return why
+        gone = state(name) == "gone"
+        if expect(sh("xl", "restore", str(saved), timeout=600), "xl restore"):
+            return "restore after save failed"
+        return None if gone else "the domain is still there after xl save"
+
+    def not_root() -> str | None:
+        run = sh("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "xl", "list")
+        print(f"facts: xl as nobody: exit {run.returncode}: {run.stderr.strip()[-300:]}",
+              flush=True)
+        return None if "Could not obtain handle on privileged command interface" in run.stderr \
+            else "other message"
+
+    for label, body in [("lock-file", lock_file),
+                        ("save-p", save_p_pauses_then_unpause_runs_the_device_model),
+                        ("destroy-restore", destroy_does_not_wait_and_restore_gets_a_new_domid),
+                        ("save-destroys", save_without_p_destroys), ("not-root", not_root)]:
+        scenario(f"fact-{label}", body)
 
 
 def main() -> int:
