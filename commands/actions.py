@@ -156,6 +156,58 @@ class SafetyTagDelete(TagDelete):
     best_effort = True
 
 
+class RenamedTagDelete(TagDelete):
+    """A rename's last step: the old tag, once the new one holds the same disk state.
+
+    A failure fails nothing (the snapshot is whole under its new name); ``check`` then
+    shows the old tag as one the ledger does not know.
+    """
+
+    name = "renamed-tag-delete"
+    best_effort = True
+
+
+class FileRename(Action):
+    """``rename OLD NEW`` of a snapshot's own file (its memory image); undone by renaming
+    it back. A NEW that exists already is refused, never replaced."""
+
+    name = "file-rename"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["rename", p["old"], p["new"]]
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["rename", p["new"], p["old"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        if os.path.lexists(p["new"]):
+            raise FileExistsError(f"{p['new']} exists already")
+        os.link(p["old"], p["new"])            # never replaces: link, then drop the old name
+        os.unlink(p["old"])
+        return ProcessResult(self.argv(p, tools), 0)
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        if os.path.lexists(p["new"]) and not os.path.lexists(p["old"]):
+            os.link(p["new"], p["old"])
+            os.unlink(p["new"])
+        return ProcessResult(self.undo_argv(p, tools), 0)
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        return Evidence(os.path.lexists(p["new"]) and not os.path.lexists(p["old"]),
+                        {"old": os.path.lexists(p["old"]), "new": os.path.lexists(p["new"])})
+
+
+def like_base(base: str, overlay: str) -> dict[str, Any]:
+    """Give a new overlay its base image's owner and mode (the overlay holds what the guest
+    writes from now on: as secret as the base). Returns them, for the step's result."""
+    st = os.stat(base)
+    ours = os.stat(overlay, follow_symlinks=False)
+    if (ours.st_uid, ours.st_gid) != (st.st_uid, st.st_gid):
+        os.chown(overlay, st.st_uid, st.st_gid, follow_symlinks=False)
+    os.chmod(overlay, st.st_mode & 0o777)
+    return {"mode": f"{st.st_mode & 0o777:04o}", "uid": st.st_uid, "gid": st.st_gid}
+
+
 class OverlayCreate(Action):
     """A qcow2 overlay on top of a disk image; undone by removing the overlay."""
 
@@ -171,7 +223,13 @@ class OverlayCreate(Action):
     def do(self, p: Params, tools: Tools) -> ProcessResult:
         if os.path.lexists(p["overlay"]):
             raise FileExistsError(f"overlay {p['overlay']} exists already")
-        return tools.qemu_img.create_overlay(p["base"], p["base_format"], p["overlay"])
+        old_umask = os.umask(0o077)  # never readable by others before it has the base's mode
+        try:
+            result = tools.qemu_img.create_overlay(p["base"], p["base_format"], p["overlay"])
+        finally:
+            os.umask(old_umask)
+        result.detail.update(like_base(p["base"], p["overlay"]))
+        return result
 
     def undo(self, p: Params, tools: Tools) -> ProcessResult:
         removed = remove_file(Path(p["overlay"]))
@@ -280,6 +338,7 @@ class MetadataRemove(MetadataWrite):
 
 ACTIONS: dict[str, Action] = {a.name: a for a in (
     TagCreate(), SafetyTagCreate(), TagApply(), TagDelete(), SafetyTagDelete(),
+    RenamedTagDelete(), FileRename(),
     OverlayCreate(), ConfigRewrite(), MetadataWrite(), MetadataRemove(),
 )}
 

@@ -27,7 +27,8 @@ from commands.actions import Action, Evidence, Params, Tools, register
 from commands.drivers.process import DriverError, ProcessResult
 from commands.drivers.qmp import MIGRATION_FD, Qmp, QmpError, UnsafePath
 from commands.drivers.xl import DomainNotFound, XlError
-from commands.files import private_dir, remove_file
+from commands.files import remove_file
+from commands.folders import UnsafeFolder, create_secret_file, secret_dir
 from commands.toolstacks.qemu import qemu_state
 
 #: Seconds to wait for a QEMU to exit after ``quit``, or for a new one's QMP socket.
@@ -265,10 +266,15 @@ class MemorySave(Action):
     def do(self, p: Params, tools: Tools) -> ProcessResult:
         path, argv = p["path"], self.argv(p, tools)
         label = f"saving memory of {p.get('domain') or 'the domain'}"
+        try:
+            shared = secret_dir(Path(path).parent)  # never re-moded: see commands.folders
+        except UnsafeFolder as exc:
+            raise OSError(str(exc)) from None
         if p["toolstack"] == "xen":
-            private_dir(Path(path).parent)
             if os.path.lexists(path):
                 raise FileExistsError(f"memory image {path} exists already")
+            if shared:  # others may write there: the file is ours before xl opens it
+                create_secret_file(path)
             old_umask = os.umask(0o077)  # xl creates it 0600 in our 0700 folder (creating
             try:                         # it first would make xl truncate it: slower)
                 with tools.watch(label, path, p.get("memory_bytes") or None):
@@ -282,7 +288,6 @@ class MemorySave(Action):
                 os.umask(old_umask)
             tools.clock["paused"] = time.monotonic()
         else:
-            private_dir(Path(path).parent)
             with tools.watch(label, path, None):
                 result = qmp_step(tools, p["socket"], argv, lambda q: _migrated(q, path))
         os.chmod(path, 0o600)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from commands.actions import Action, Evidence, Params, Tools, register
+from commands.actions import Action, Evidence, Params, Tools, like_base, register
 from commands.actions_live import qmp_argv, qmp_step, tag_evidence, tags_by_device
 from commands.drivers.process import ProcessResult
 from commands.drivers.qmp import Qmp, QmpError
@@ -50,7 +50,17 @@ class LiveSnapshot(Action):
         def effect(q: Qmp) -> None:
             q.execute("transaction", {"actions": _transaction(p)})
 
-        return qmp_step(tools, p["socket"], self.argv(p, tools), effect)
+        result = qmp_step(tools, p["socket"], self.argv(p, tools), effect)
+        # QEMU made the overlays with its own umask: they get their bases' owner and mode
+        # (recorded; a failure is recorded too, not a reason to undo a taken snapshot)
+        made: dict[str, Any] = {}
+        for o in p.get("external", []):
+            try:
+                made[o["overlay"]] = like_base(o["base"], o["overlay"])
+            except OSError as exc:
+                made[o["overlay"]] = {"error": str(exc)}
+        result.detail["overlays"] = made
+        return result
 
     def undo(self, p: Params, tools: Tools) -> ProcessResult:
         def effect(q: Qmp) -> dict[str, Any]:

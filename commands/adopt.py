@@ -26,6 +26,7 @@ def adopt_snapshot(svc: Services, domain_name: str, tag: str) -> dict[str, Any]:
     ledger.check_new_name(tag)
     disks: list[dict[str, Any]] = []
     dates: list[int] = []
+    without: list[str] = []
     for entry in domain.disks:
         spec = entry.spec
         if not (spec.writable and spec.target and spec.format == "qcow2"):
@@ -38,8 +39,15 @@ def adopt_snapshot(svc: Services, domain_name: str, tag: str) -> dict[str, Any]:
             dates.append(found[0].date_sec)
             disks.append({"device": spec.vdev, "name": tag, "file": spec.target,
                           "format": "qcow2", "path": spec.target, "type": "internal"})
+        else:
+            without.append(spec.vdev)
     if not disks:
         raise UsageError(f"no disk of domain {domain.name!r} has a snapshot tag {tag!r}")
+    if without:
+        # A revert of it would leave those disks as they are and still report success.
+        raise UsageError(f"tag {tag!r} is on {', '.join(d['device'] for d in disks)} but not on "
+                         f"{', '.join(without)}: not adopted, a snapshot covers every writable "
+                         "qcow2 disk (tag the others too, or delete the stray tag)")
     domain_dir = svc.settings.domain_dir(domain.uuid)
     record: dict[str, Any] = {
         "name": tag, "description": "adopted: made outside xlsnap",

@@ -25,6 +25,7 @@ from commands.messages import CreateSnapshot
 from commands.metadata import metadata_path
 from commands.operation import Operation
 from commands.services import Services
+from ledger.domain import DomainLedger
 from ledger.names import check_snapshot_name
 
 STOPPED_STATE = {"state": "shutoff", "running": False, "blocked": False, "paused": False,
@@ -63,7 +64,13 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     """
     target = svc.resolve(cmd.domain)
     snapcfg = load_snapshot_cfg(cmd.config_file) if cmd.config_file else None
-    name = check_snapshot_name(_choose_name(cmd.name, snapcfg))
+    if cmd.description is not None:
+        snapcfg = (snapcfg or SnapshotConfig(None, "", None, None, None, ()))._replace(
+            description=cmd.description)
+    check_outside_state(snapcfg, svc.settings.home, svc.settings.ledger)
+    chosen = _choose_name(cmd.name, snapcfg)
+    name = check_snapshot_name(chosen if chosen is not None
+                               else _default_name(svc.ledger_for(target.domain), svc))
     if target.live is not None:
         from commands.create_live import create_live_snapshot
 
@@ -90,6 +97,7 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
         "disks": [p.record(name) for p in plans],
         "domain": {"name": domain.name, "uuid": domain.uuid},
         "toolstack": "offline",
+        **(cmd.extra or {}),
     }
     plan = [_disk_step(p, name) for p in plans]
     externals = [p for p in plans if p.kind == "external"]
@@ -97,7 +105,7 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
         step = config_rewrite_step(domain, [(p.entry, p.overlay or "") for p in externals],
                                    name)
         record["config"] = {k: step.params[k] for k in
-                            ("path", "backup", "sha256_before", "sha256_after")}
+                            ("path", "link", "backup", "sha256_before", "sha256_after")}
         plan.append(step)
     plan.append(StepSpec("metadata-write", str(metadata_path(domain_dir, name)),
                          {"dir": str(domain_dir), "name": name, "record": record}))
@@ -110,13 +118,24 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     return record
 
 
-def _choose_name(given: str | None, snapcfg: SnapshotConfig | None) -> str:
-    """``-n`` first, then the config's name, else epoch seconds; an empty name stays empty."""
+def _choose_name(given: str | None, snapcfg: SnapshotConfig | None) -> str | None:
+    """``-n`` first, then the config's name; None for the default. Empty stays empty."""
     if given is not None:
         return given
     if snapcfg is not None and snapcfg.name is not None:
         return snapcfg.name
-    return str(int(time.time()))
+    return None
+
+
+def _default_name(ledger: DomainLedger, svc: Services) -> str:
+    """Epoch seconds, as the seed has it; ``-2``, ``-3``... when that second's is taken."""
+    base = str(int(time.time()))
+    for name in (base, *(f"{base}-{k}" for k in range(2, 1000))):
+        if name not in ledger.entries:
+            if name != base:
+                svc.say(f"{base} is taken; this snapshot is named {name}")
+            return name
+    raise UsageError(f"every default name from {base} to {base}-999 is taken; use -n NAME")
 
 
 def _check_memory(domain: Domain, snapcfg: SnapshotConfig | None) -> None:
@@ -137,6 +156,7 @@ def chosen_disks(
     those); kind is the disk's own ``type=``, external when it names an overlay,
     else the config's type, else internal.
     """
+    check_distinct_images(domain)
     default_kind = snapcfg.type if snapcfg and snapcfg.type else "internal"
     requests = {d.vdev: d for d in snapcfg.disks} if snapcfg else {}
     listed_only = bool(requests) and snapcfg is not None and snapcfg.type is None
@@ -161,9 +181,46 @@ def chosen_disks(
     return chosen
 
 
+def check_distinct_images(domain: Domain) -> None:
+    """Refuse a domain two of whose disks are one image (its path resolved: ``..``, links),
+    unless both are read-only: a snapshot would tag it twice."""
+    seen: dict[str, DiskSpec] = {}
+    for entry in domain.disks:
+        spec = entry.spec
+        if not spec.target or not os.path.isabs(spec.target):
+            continue
+        real = os.path.realpath(spec.target)
+        other = seen.get(real)
+        if other is not None and (other.writable or spec.writable):
+            raise UsageError(f"disks {other.vdev!r} and {spec.vdev!r} of domain {domain.name!r} "
+                             f"are one image, {real}; a domain's disks must be distinct")
+        seen.setdefault(real, spec)
+
+
+def check_outside_state(snapcfg: SnapshotConfig | None, home: Path, ledger: str) -> None:
+    """Refuse a snapshot config whose memory image or overlay would be in xlsnap's home
+    (its own or another domain's folder) or be the ledger (links and ``..`` resolved)."""
+    if snapcfg is None:
+        return
+    named = [("memory image", snapcfg.memory)] if snapcfg.memory not in (None, "yes", "no") \
+        else []
+    named += [(f"overlay of disk {d.vdev!r}", d.overlay) for d in snapcfg.disks if d.overlay]
+    state = Path(os.path.realpath(home))
+    ledger_real = os.path.realpath(ledger)
+    for what, path in named:
+        assert path is not None
+        real = Path(os.path.realpath(os.path.dirname(path))) / os.path.basename(path)
+        if real == state or state in real.parents:
+            raise UsageError(f"{what} {path} is inside xlsnap's home {home}; choose a path "
+                             "outside it (the home holds the ledger and every domain's files)")
+        if str(real).startswith(ledger_real):
+            raise UsageError(f"{what} {path} would overwrite the ledger {ledger}")
+
+
 def check_distinct_overlays(overlays: list[str | None]) -> None:
     """Refuse a plan in which two disks would get the same overlay file."""
-    named = [o for o in overlays if o]
+    named = [os.path.join(os.path.realpath(os.path.dirname(o)), os.path.basename(o))
+             for o in overlays if o]
     if len(set(named)) != len(named):
         raise UsageError("two disks would share one overlay file")
 
@@ -179,7 +236,7 @@ def plan_disks(
             plans.append(_plan_internal(domain, entry, info, name))
         else:
             overlay = request.overlay if request and request.overlay else None
-            plans.append(_plan_external(domain, entry, info, name, overlay))
+            plans.append(_plan_external(domain, entry, info, name, overlay, qemu_img))
     check_distinct_overlays([p.overlay for p in plans])
     return plans
 
@@ -215,16 +272,28 @@ def _plan_internal(domain: Domain, entry: DiskEntry, info: ImageInfo, name: str)
 
 
 def _plan_external(
-    domain: Domain, entry: DiskEntry, info: ImageInfo, name: str, overlay: str | None
+    domain: Domain, entry: DiskEntry, info: ImageInfo, name: str, overlay: str | None,
+    qemu_img: QemuImg,
 ) -> DiskPlan:
-    overlay = choose_overlay(info.path, name, entry.spec.vdev, overlay)
+    overlay = choose_overlay(info.path, name, entry.spec.vdev, overlay, qemu_img)
     return DiskPlan(entry, "external", info.path, info, overlay)
 
 
-def choose_overlay(base: str, name: str, vdev: str, requested: str | None) -> str:
-    """The overlay path for a disk (the requested one, else ``<stem>.<name>.qcow2`` beside
-    the base), checked: absolute, not there yet, in an existing folder."""
-    overlay = requested or str(Path(base).with_name(f"{Path(base).stem}.{name}.qcow2"))
+def choose_overlay(base: str, name: str, vdev: str, requested: str | None,
+                   qemu_img: QemuImg | None = None) -> str:
+    """The overlay path for a disk, checked: absolute, not there yet, in an existing folder.
+
+    The requested one, else ``<stem>.<name>.qcow2`` beside ``base`` (the image on top),
+    where ``stem`` is that of the image at the bottom of its backing chain: so the names
+    of a chain of overlays do not grow (``a.e1``, ``a.e2``, not ``a.e1.e2``).
+    """
+    if not requested:
+        try:
+            bottom = (qemu_img or QemuImg()).chain_bottom(base)
+        except (QemuImgError, ValueError):
+            bottom = base
+        requested = str(Path(base).with_name(f"{Path(bottom).stem}.{name}.qcow2"))
+    overlay = requested
     if not os.path.isabs(overlay):
         raise UsageError(f"overlay {overlay!r} for disk {vdev!r} is not an absolute path")
     if os.path.lexists(overlay):
@@ -244,9 +313,14 @@ def _disk_step(plan: DiskPlan, name: str) -> StepSpec:
 
 def config_rewrite_step(domain: Domain, externals: list[tuple[DiskEntry, str]],
                         name: str) -> StepSpec:
-    """Point the domain's disks at their overlays; the old config is kept beside it."""
-    path, config = domain.config_path, domain.config
-    assert path is not None and config is not None
+    """Point the domain's disks at their overlays; the old config is kept beside it.
+
+    A config that is a symbolic link stays one: the file it points to is rewritten (in
+    its own folder, atomically) and the backup kept beside that file.
+    """
+    link, config = domain.config_path, domain.config
+    assert link is not None and config is not None
+    path = Path(os.path.realpath(link))
     old = config.text
     replacements: dict[tuple[int, int], str] = {}
     for entry, overlay in externals:
@@ -263,7 +337,8 @@ def config_rewrite_step(domain: Domain, externals: list[tuple[DiskEntry, str]],
     if os.path.lexists(backup):
         raise UsageError(f"{backup} exists already; move it away first")
     return StepSpec("config-rewrite", str(path), {
-        "path": str(path), "backup": str(backup), "new_text": new,
+        "path": str(path), "link": str(link) if str(link) != str(path) else None,
+        "backup": str(backup), "new_text": new,
         "sha256_before": sha256_file(path), "sha256_after": sha256_bytes(new.encode()),
         "mode": os.stat(path).st_mode & 0o777,
     })

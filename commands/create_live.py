@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from commands.actions import StepSpec
@@ -28,6 +29,7 @@ from commands.create import (
 from commands.domains import DiskEntry, Domain
 from commands.drivers.qmp import QmpError, UnsafePath, check_absolute
 from commands.errors import UsageError
+from commands.folders import check_secret_dir
 from commands.live_guard import run_guarded
 from commands.memory import with_memory_digest
 from commands.messages import CreateSnapshot
@@ -91,7 +93,7 @@ def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
     if externals and domain.config_path is not None and all(p.entry.span for p in externals):
         step = config_rewrite_step(domain, [(p.entry, p.overlay or "") for p in externals], name)
         record["config"] = {k: step.params[k] for k in
-                            ("path", "backup", "sha256_before", "sha256_after")}
+                            ("path", "link", "backup", "sha256_before", "sha256_after")}
         plan.append(step)
     plan.append(StepSpec("metadata-write", str(metadata_path(domain_dir, name)),
                          {"dir": str(domain_dir), "name": name, "record": record}))
@@ -173,6 +175,8 @@ def _memory_file(svc: Services, domain: Domain, live: Live, plans: list[LivePlan
         raise UsageError(f"memory image {path} exists already; remove it or choose another name")
     if not os.path.isdir(os.path.dirname(path)) and memory != "yes":
         raise UsageError(f"folder of memory image {path} does not exist")
+    if memory != "yes":  # a folder xlsnap did not create: checked, never re-moded
+        check_secret_dir(Path(os.path.dirname(path)))
     if live.toolstack == "qemu":
         try:
             check_absolute(path)
@@ -201,6 +205,7 @@ def _record(cmd: CreateSnapshot, snapcfg: SnapshotConfig | None, name: str, doma
         "domain": {"name": domain.name, "uuid": domain.uuid},
         "toolstack": live.toolstack,
         "crash_consistent": not memory and live.was_running,
+        **(cmd.extra or {}),
         "memory_format": fmt,
         "memory_file": memory_file,
         "memory_sha256": None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from pathlib import Path
@@ -12,6 +13,8 @@ from commands.config.xlcfg import XlConfig, load_xl_cfg
 from commands.errors import ConfigError, UsageError
 
 _DOMAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,63}")
+#: The one form xl reads a uuid in (``libxl_uuid_from_string``), in either letter case.
+_UUID_FORM = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
 #: Domains without a ``uuid`` get this stable one, derived from their name.
 NAMELESS_UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://xlsnap.invalid/domain-name")
 
@@ -66,7 +69,7 @@ def load_domain(config_dir: Path, name: str) -> Domain:
     """Read ``<config_dir>/<name>.cfg``; errors name the file and line."""
     check_domain_name(name)
     path = config_dir / f"{name}.cfg"
-    if not path.exists():
+    if not os.path.lexists(path):  # a link that loops or dangles is read, and named
         raise UsageError(f"unknown domain {name!r}: no config file {path}")
     config = load_xl_cfg(path)
     declared = config.get_str("name")
@@ -86,18 +89,42 @@ def name_uuid(name: str) -> str:
     return str(uuid.uuid5(NAMELESS_UUID_NS, name))
 
 
+def normal_uuid(raw: str) -> str | None:
+    """``raw`` in lower case if it is a uuid in xl's form (8-4-4-4-12 hex digits), else None.
+
+    Letter case does not make another domain: the ledger key, the domain folder and the
+    messages all use this form.
+    """
+    return raw.lower() if _UUID_FORM.match(raw) else None
+
+
+def check_uuid_binding(domain: Domain, bound_name: str | None) -> None:
+    """Refuse ``domain`` when its ledger (found by its uuid) belongs to another name."""
+    if bound_name is not None and bound_name != domain.name:
+        raise UsageError(f"domain {domain.name!r} claims uuid {domain.uuid}, which the ledger "
+                         f"binds to domain {bound_name!r}; two domains cannot share a uuid "
+                         "(give one of them its own)")
+
+
 def _domain_uuid(config: XlConfig, name: str) -> str:
     raw = config.get_str("uuid")
     if raw is None:
         return name_uuid(name)
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
+    normal = normal_uuid(raw)
+    if normal is None:
         line = config.settings["uuid"].line
-        raise ConfigError(f"{config.path}:{line}: invalid uuid {raw!r}") from None
+        raise ConfigError(f"{config.path}:{line}: invalid uuid {raw!r} "
+                          "(expected 8-4-4-4-12 hex digits)")
+    return normal
 
 
 def _disks(config: XlConfig) -> tuple[DiskEntry, ...]:
+    single = config.settings.get("disk")
+    if single is not None and isinstance(single.value, str):
+        # xl_parse.c reads disks with xlu_cfg_get_list, which refuses a single string:
+        # xl starts such a domain with no disk at all.
+        raise config.error(single.line, "'disk' is a single string, not a list: xl attaches "
+                                        "no disk from it (write disk = [ '...' ])")
     specs = config.get_list("disk")
     if not specs:
         return ()
@@ -110,8 +137,10 @@ def _disks(config: XlConfig) -> tuple[DiskEntry, ...]:
             line = config.line_of(span[0]) if hasattr(config, "line_of") else setting.line
             raise ConfigError(f"{config.path}:{line}: {exc}") from None
         entries.append(DiskEntry(spec, span))
-    vdevs = [e.spec.vdev for e in entries]
-    for vdev in vdevs:
-        if vdevs.count(vdev) > 1:
-            raise ConfigError(f"{config.path}:{setting.line}: disk {vdev!r} is listed twice")
+    seen: set[str] = set()
+    for entry in entries:          # a set, not list.count: 100,000 disks stay linear
+        if entry.spec.vdev in seen:
+            raise ConfigError(f"{config.path}:{setting.line}: disk {entry.spec.vdev!r} is "
+                              "listed twice")
+        seen.add(entry.spec.vdev)
     return tuple(entries)

@@ -7,6 +7,8 @@ class XlsnapError(Exception):
     """Base of every error shown to a user; ``exit_code`` follows the design notes."""
 
     exit_code = 1
+    #: More lines (a tool's whole stderr) shown only with ``--verbose``.
+    detail = ""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -36,3 +38,13 @@ class LedgerBlocked(XlsnapError):
     """The ledger needs recovery (an operation is in flight) or failed verification."""
 
     exit_code = 3
+
+
+class LedgerWriteFailed(LedgerBlocked):
+    """The ledger refused a write mid-operation: the operation stays in flight for recover."""
+
+
+class Interrupted(XlsnapError):
+    """Ctrl-C or SIGTERM between operations (a prune between two deletes)."""
+
+    exit_code = 130

@@ -1,4 +1,4 @@
-"""File side effects done safely: atomic replace, digests, private folders."""
+"""File side effects done safely: atomic replace and digests (folders: ``commands.folders``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import hashlib
 import os
 import secrets
 from pathlib import Path
+
+from commands.folders import private_dir  # noqa: F401  (re-exported for older callers)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -19,15 +21,6 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) as 0700 folders; refuse a symlink in its place."""
-    if path.is_symlink():
-        raise OSError(f"{path} is a symbolic link; refusing to use it")
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:

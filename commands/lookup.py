@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from commands.domains import check_domain_name, load_domain
+import os
+
+from commands.domains import check_domain_name, check_uuid_binding, load_domain
 from commands.errors import UsageError
 from commands.services import Services
 from ledger.domain import domain_ledger_id
@@ -16,11 +18,13 @@ def domain_id_for(svc: Services, name: str) -> str | None:
     if len(rows) == 1:
         return str(rows[0][0])
     config = svc.settings.config_dir / f"{name}.cfg"
-    if not rows and not config.exists():
+    if not rows and not os.path.lexists(config):
         raise UsageError(f"unknown domain {name!r}: not in the ledger and no config file {config}")
     domain = load_domain(svc.settings.config_dir, name)
     domain_id = str(domain_ledger_id(domain.key))
-    return domain_id if svc.view.domain(domain_id) is not None else None
+    row = svc.view.domain(domain_id)
+    check_uuid_binding(domain, row["name"] if row is not None else None)
+    return domain_id if row is not None else None
 
 
 def recorded_domain_id(svc: Services, name: str) -> str:

@@ -11,6 +11,10 @@ operation left paused is resumed by the undo of its pause (or, rolling forward, 
 happened (a delete always rolls forward: its steps cannot be taken back), else
 back, undoing in reverse every step that happened or may have. The decision and
 its evidence are recorded first; running recovery again repeats nothing.
+
+An operation whose owning process still runs on this host is not touched ("still
+running"); one owned by a process on another host only with ``force`` (recorded in
+the decision's evidence). From its decision on, the recovering process owns it.
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from commands.actions import Evidence, StepSpec, action_of
 from commands.drivers.process import DriverError
 from commands.drivers.qmp import QmpError
-from commands.errors import UsageError
+from commands.errors import LedgerBlocked, UsageError
 from commands.memory import with_memory_digest
 from commands.operation import CompensationFailed, Operation, signals_deferred
 from commands.services import Services
 from ledger.domain import DomainLedger
+from ledger.owner import ALIVE, REMOTE, current_owner, describe, owner_state
 
 
 #: How often recovery tries one side effect before giving up for this run.
@@ -43,21 +50,56 @@ class Recovery:
     message: str
 
 
-def recover_domain(svc: Services, domain_id: str) -> Recovery:
-    """Recover the operation in flight on one domain, if any."""
+def check_owner(op: dict[str, Any], domain: str, force: bool) -> dict[str, Any] | None:
+    """Refuse an operation whose owner runs (here), or runs elsewhere unless ``force``;
+    returns what a forced recovery records (None when not forced)."""
+    owner = op.get("owner")
+    state = owner_state(owner)
+    what = f"operation {op['operation_id']} ({op['kind']} {op.get('snapshot_name')!r})"
+    user = op.get("actor", {}).get("user")
+    if state == ALIVE:
+        assert owner is not None
+        raise LedgerBlocked(f"{what} of domain {domain!r} is still running, "
+                            f"{describe(owner)} (started by {user}); not recovering it")
+    if state == REMOTE:
+        assert owner is not None
+        if not force:
+            raise LedgerBlocked(
+                f"{what} of domain {domain!r} is owned by {describe(owner, user)}, which "
+                "this host cannot check; if that process is gone, run 'xlsnap recover "
+                f"--force {domain}'")
+        return {"owner": owner, "owner_state": state}
+    return None
+
+
+def recover_domain(svc: Services, domain_id: str, force: bool = False) -> Recovery:
+    """Recover the operation in flight on one domain, if any (see module doc)."""
     ledger: DomainLedger = svc.app.repository.get(UUID(domain_id))
     op = ledger.in_flight
     if op is None:
         return Recovery(ledger.domain_name, None, "none", "nothing in flight")
+    forced = check_owner(op, ledger.domain_name, force)
     plan = [StepSpec.from_dict(s) for s in op["details"].get("plan", [])]
     operation = Operation(svc.app, ledger, svc.actor, svc.tools, op["operation_id"])
     with signals_deferred():
         evidence, happened = _inspect(ledger, plan, svc)
+        if forced is not None:
+            evidence["forced"] = forced
         forward = op["kind"] == "delete" or all(
             happened[n] is True or action_of(s).best_effort for n, s in enumerate(plan, 1))
         decision = "forward" if forward else "back"
-        ledger.decide_recovery(op["operation_id"], decision, evidence, svc.actor)
-        svc.app.save(ledger)
+        ledger.decide_recovery(op["operation_id"], decision, evidence, svc.actor,
+                               current_owner())
+        try:
+            svc.app.save(ledger)
+        except IntegrityError:  # the owner (or another recover) wrote meanwhile
+            now: DomainLedger = svc.app.repository.get(UUID(domain_id))
+            if now.in_flight is None or now.in_flight["operation_id"] != op["operation_id"]:
+                return Recovery(ledger.domain_name, None, "none",
+                                "nothing in flight (its owner finished it meanwhile)")
+            raise LedgerBlocked(f"the ledger of domain {ledger.domain_name!r} changed while "
+                                f"recovery looked at operation {op['operation_id']}; nothing "
+                                "was done: run 'xlsnap recover' again") from None
         if forward:
             _roll_forward(operation, ledger, op, plan, happened, svc)
         else:
@@ -75,12 +117,20 @@ def recover_domain(svc: Services, domain_id: str) -> Recovery:
                     f"(operation {op['operation_id']})")
 
 
-def recover_all(svc: Services) -> list[Recovery]:
-    """Recover every domain that has an operation in flight."""
+def recover_all(svc: Services, force: bool = False) -> list[Recovery]:
+    """Recover every domain that has an operation in flight; one that cannot be
+    (still running, changed meanwhile) is reported as ``refused``."""
     svc.sync()
     rows = svc.view.db.execute(
         "SELECT domain_id FROM view_domains WHERE in_flight IS NOT NULL").fetchall()
-    return [recover_domain(svc, str(r[0])) for r in rows]
+    results = []
+    for (domain_id,) in rows:
+        try:
+            results.append(recover_domain(svc, str(domain_id), force))
+        except LedgerBlocked as exc:  # busy (or changed): the other domains still go on
+            ledger: DomainLedger = svc.app.repository.get(UUID(str(domain_id)))
+            results.append(Recovery(ledger.domain_name, None, "refused", str(exc)))
+    return results
 
 
 def _inspect(
@@ -126,8 +176,9 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
             lambda a=action, s=spec: a.do(s.params, svc.tools), TRIES)
         if not ok and not action.best_effort:
             raise CompensationFailed(f"recovery could not finish {spec.action} on "
-                                     f"{spec.target}: {result.stderr.strip()}; run recover again")
+                                     f"{spec.target}: {result.error_line()}; run recover again")
     name = op.get("snapshot_name")
+    tag = op["details"].get("tag")
     record = with_memory_digest(op["details"].get("record", {}))
     take = lambda lg: lg.record_taken(op["operation_id"], name,  # noqa: E731
                                       record, svc.actor)
@@ -136,6 +187,15 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
         "adopt": take,
         "revert": lambda lg: lg.record_reverted(op["operation_id"], name, svc.actor),
         "delete": lambda lg: lg.record_removed(op["operation_id"], name, svc.actor),
+        # the operator's marks have no steps: what was asked is recorded at the start
+        "mark-current": lambda lg: lg.record_marked_current(op["operation_id"], name,
+                                                            svc.actor),
+        "hold": lambda lg: lg.record_held(op["operation_id"], name, tag, svc.actor),
+        "release": lambda lg: lg.record_released(op["operation_id"], name, tag, svc.actor),
+        "prune": lambda lg: None,   # its deletions are operations of their own
+        "edit": lambda lg: lg.record_edited(op["operation_id"], name,
+                                            op["details"]["new_name"],
+                                            op["details"]["record"], svc.actor),
     }
     if op["kind"] not in facts:
         raise UsageError(f"cannot recover an operation of kind {op['kind']!r}")

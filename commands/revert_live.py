@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 from commands.actions import StepSpec
-from commands.drivers.qmp import UnsafePath, check_absolute
+from commands.drivers.qmp import UnsafePath, check_absolute, tag_clashes
 from commands.errors import LedgerBlocked, UsageError
 from commands.files import sha256_file
 from commands.live_guard import run_guarded
@@ -63,6 +63,7 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
         plan = xen_plan(cmd.name, record, domain.name, live, after, safety, safety_file, svc)
     elif record.get("memory_format") == "qcow2-vmstate":
         plan = vm_load_plan(record, live, after, safety, domain.name)
+        refuse_ambiguous_load(svc, live.qmp_socket, cmd.name, plan)
     else:
         plan = restart_plan(record, live, after, safety, safety_file, domain.name, svc)
     svc.say(f"plan: {', '.join(s.action for s in plan)}; afterwards {after}")
@@ -76,6 +77,18 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
                 message=message)
     svc.sync()
     return op.warnings
+
+
+def refuse_ambiguous_load(svc: Services, socket: str, name: str,
+                          plan: list[StepSpec]) -> None:
+    """Exit 2 before anything runs when ``snapshot-load`` would find another snapshot by ID."""
+    load = next(s for s in plan if s.action == "vm-snapshot-load")
+    clashes = tag_clashes(svc.tools.qmp(socket).query_block(), name, load.params["devices"])
+    if clashes:
+        raise UsageError(f"snapshot {name!r} cannot be reverted while the domain runs: its "
+                         f"name is also the ID of another snapshot ({'; '.join(clashes)}) and "
+                         "QEMU's snapshot-load finds a snapshot by ID first; stopped, xlsnap "
+                         "reverts its disks by their own ID (without the memory)")
 
 
 def _revert_stopped_xen(cmd: RevertSnapshot, svc: Services, target: Target,

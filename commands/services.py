@@ -7,16 +7,18 @@ import re
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from commands.actions import Tools
-from commands.domains import Domain
+from commands.domains import Domain, check_uuid_binding
 from commands.drivers.qemu_img import QemuImg
 from commands.drivers.qmp import Qmp, QmpChannel
 from commands.drivers.libxl_lock import QmpSocketLock
 from commands.drivers.xl import Xl, XlError
-from commands.errors import LedgerBlocked, UsageError
-from commands.files import private_dir
+from commands.errors import LedgerBlocked, UsageError, XlsnapError
+from commands.folders import check_private_dir, private_dir
+from commands.ledger_file import check_is_ledger, check_not_missing
 from commands.progress import default_watch
 from commands.settings import Settings
 from commands.toolstacks.base import Target
@@ -45,8 +47,10 @@ class Services:
     that leaves no file behind; ``sync`` brings the read model up to the log."""
 
     def __init__(self, settings: Settings, actor: dict[str, Any] | None = None,
-                 qemu_img: QemuImg | None = None) -> None:
+                 qemu_img: QemuImg | None = None, read_only: bool = False) -> None:
         self.settings = settings
+        #: A read-only command never creates the ledger, its folder or the home.
+        self.read_only = read_only
         self.actor = actor if actor is not None else current_actor()
         self.qemu_img = qemu_img or QemuImg(os.environ.get("XLSNAP_QEMU_IMG") or "qemu-img",
                                             tool_timeout())
@@ -72,12 +76,20 @@ class Services:
     def _open(self) -> None:
         location = self.settings.ledger
         try:
-            private_dir(self.settings.home)
-            fresh = not os.path.exists(location)
+            fresh = not os.path.lexists(location)
+            if fresh:
+                check_not_missing(self.settings)
+            else:
+                check_is_ledger(location)
+            self._check_folders()
+            if fresh and self.read_only:  # nothing recorded yet: read an empty ledger
+                location = ":memory:"
             app = LedgerApp(location)
             view = TreeView(app)
-            if fresh:
+            if fresh and not self.read_only:
                 os.chmod(location, 0o600)
+        except XlsnapError:
+            raise
         except LedgerUnavailable as exc:
             raise UsageError(str(exc)) from None
         except OSError as exc:
@@ -85,6 +97,17 @@ class Services:
         except Exception as exc:  # a file that is not a ledger database
             raise LedgerBlocked(f"cannot read ledger {location}: {exc}") from None
         self._app, self._view = app, view
+
+    def _check_folders(self) -> None:
+        """The home (created if missing) and the ledger's folder: see ``commands.folders``."""
+        home = self.settings.home
+        folder = Path(os.path.abspath(self.settings.ledger)).parent
+        if not self.read_only:
+            private_dir(home, "home folder")
+        elif os.path.lexists(home):
+            check_private_dir(home, "home folder")
+        if folder != home and (not self.read_only or os.path.lexists(folder)):
+            check_private_dir(folder, "ledger folder")
 
     @property
     def tools(self) -> Tools:
@@ -148,12 +171,14 @@ class Services:
     def ledger_for(self, domain: Domain) -> DomainLedger:
         """The domain's ledger; a new one (registered on first save) if it has none."""
         ledger = self.app.get_domain(domain.key)
+        check_uuid_binding(domain, ledger.domain_name if ledger is not None else None)
         if ledger is None:
             ledger = DomainLedger(domain_key=domain.key, domain_name=domain.name,
                                   domain_uuid=domain.uuid, actor=self.actor)
         return ledger
 
 
-def open_services(settings: Settings, actor: dict[str, Any] | None = None) -> Services:
+def open_services(settings: Settings, actor: dict[str, Any] | None = None,
+                  read_only: bool = False) -> Services:
     """Services for ``settings``; the ledger itself opens when first used."""
-    return Services(settings, actor)
+    return Services(settings, actor, read_only=read_only)

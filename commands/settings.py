@@ -34,11 +34,14 @@ class Settings(NamedTuple):
     xen_qmp_dir: Path = XEN_QMP_DIR
     xl: str = "xl"
     verbose: bool = False
+    #: ``--new-ledger``: start an empty ledger although the home holds domain folders.
+    new_ledger: bool = False
 
     @classmethod
     def resolve(
         cls, home: str | None = None, ledger: str | None = None, config_dir: str | None = None,
         toolstack: str | None = None, qmp_dir: str | None = None, verbose: bool = False,
+        new_ledger: bool = False,
     ) -> Settings:
         """Options first, then ``XLSNAP_HOME`` / ``XLSNAP_LEDGER`` / ``XLSNAP_CONFIG_DIR`` /
         ``XLSNAP_TOOLSTACK`` / ``XLSNAP_QMP_DIR``; ``XLSNAP_XL`` names the xl program and
@@ -51,7 +54,7 @@ class Settings(NamedTuple):
         xen_qmp = os.environ.get("XLSNAP_XEN_QMP_DIR") or str(XEN_QMP_DIR)
         return cls(home_path, ledger_loc, cfg_dir.absolute(), stack,
                    Path(qmp).absolute() if qmp else None, Path(xen_qmp).absolute(),
-                   os.environ.get("XLSNAP_XL") or "xl", verbose)
+                   os.environ.get("XLSNAP_XL") or "xl", verbose, new_ledger)
 
     @property
     def seal_key(self) -> Path:

@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger.errors import InvalidRequest, OperationInFlight
 from ledger.names import check_snapshot_name
+from ledger.owner import ALIVE, GONE, REMOTE, Owner, describe, owner_state
 
 #: Namespace of the aggregate ids: uuid5(NAMESPACE, "xlsnap:domain:" + key).
 DOMAIN_NAMESPACE = uuid5(NAMESPACE_URL, "https://xlsnap.invalid/domain")
@@ -63,32 +64,52 @@ class DomainLedger(Aggregate):
     # ---- operations ----------------------------------------------------------
 
     def check_idle(self) -> None:
-        """Raise ``OperationInFlight`` when an operation has started and not finished."""
+        """Raise ``OperationInFlight`` when an operation has started and not finished.
+
+        The message says "busy" while the owning process runs, and "run recover"
+        only when it is gone (or, on another host, cannot be checked: ``--force``).
+        """
         if self.in_flight is not None:
             op = self.in_flight
             actor = op.get("actor", {})
-            raise OperationInFlight(
-                f"domain {self.domain_name!r} has operation {op['operation_id']} "
-                f"({op['kind']} {op.get('snapshot_name')!r}) in flight, started by "
-                f"{actor.get('user')} on {actor.get('host')} at {op['started_at']}; "
-                f"run 'xlsnap recover {self.domain_name}'",
-                op,
-            )
+            owner = op.get("owner")
+            state = owner_state(owner)
+            what = f"{op['kind']} {op.get('snapshot_name')!r}"
+            if op.get("recovery"):
+                what = f"recovery of {what}"
+            if state in (ALIVE, REMOTE):
+                assert owner is not None
+                hint = ("try again when it has finished" if state == ALIVE else
+                        f"if that process is gone, run 'xlsnap recover --force "
+                        f"{self.domain_name}'")
+                message = (f"domain {self.domain_name!r} is busy: {what} "
+                           f"{describe(owner, actor.get('user'))} (operation "
+                           f"{op['operation_id']} in flight); {hint}")
+            else:
+                gone = ("its process is gone: run" if state == GONE
+                        else "if its process is gone, run")
+                message = (f"domain {self.domain_name!r} has operation {op['operation_id']} "
+                           f"({what}) in flight, started by {actor.get('user')} on "
+                           f"{actor.get('host')} at {op['started_at']}; {gone} "
+                           f"'xlsnap recover {self.domain_name}'")
+            raise OperationInFlight(message, op)
 
     def begin(
         self, operation_id: str, kind: str, snapshot_name: str | None, actor: Actor,
-        details: Record,
+        details: Record, owner: Owner | None = None,
     ) -> None:
-        """Start an operation; refuses while another is in flight."""
+        """Start an operation owned by process ``owner``; refuses while another is in flight."""
         self.check_idle()
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self._operation_started(operation_id, kind, snapshot_name, actor, details, started_at)
+        self._operation_started(operation_id, kind, snapshot_name, actor, details, started_at,
+                                owner)
 
     @event("OperationStarted")
     def _operation_started(
         self, operation_id: str, kind: str, snapshot_name: str | None, actor: Actor,
-        details: Record, started_at: str,
+        details: Record, started_at: str, owner: Owner | None = None,
     ) -> None:
+        # ``owner`` is absent from events recorded before owners were: None then.
         self.in_flight = {
             "operation_id": operation_id,
             "kind": kind,
@@ -97,6 +118,7 @@ class DomainLedger(Aggregate):
             "started_at": started_at,
             "details": details,
             "steps": {},
+            "owner": owner,
         }
 
     def _require_operation(self, operation_id: str) -> Record:
@@ -146,18 +168,24 @@ class DomainLedger(Aggregate):
         return self.in_flight["steps"].get(str(step), {}).get(phase)
 
     def decide_recovery(
-        self, operation_id: str, decision: str, evidence: Record, actor: Actor
+        self, operation_id: str, decision: str, evidence: Record, actor: Actor,
+        owner: Owner | None = None,
     ) -> None:
-        """Record what recovery found for each step and whether it goes forward or back."""
+        """Record what recovery found for each step and whether it goes forward or back;
+        the recovering process ``owner`` owns the operation from then on."""
         self._require_operation(operation_id)
-        self._recovery_decided(operation_id, decision, evidence, actor)
+        self._recovery_decided(operation_id, decision, evidence, actor, owner)
 
     @event("RecoveryDecided")
     def _recovery_decided(
-        self, operation_id: str, decision: str, evidence: Record, actor: Actor
+        self, operation_id: str, decision: str, evidence: Record, actor: Actor,
+        owner: Owner | None = None,
     ) -> None:
         assert self.in_flight is not None
         self.in_flight["recovery"] = decision
+        if owner is not None:
+            self.in_flight["owner"] = owner
+            self.in_flight["actor"] = actor
 
     def finish(self, operation_id: str, outcome: str, message: str, actor: Actor) -> None:
         """Close the operation in flight: completed, compensated or failed."""
@@ -233,3 +261,76 @@ class DomainLedger(Aggregate):
         entry = self.entries[name]
         entry["complete"] = False
         entry["removed_devices"] = sorted(set(entry.get("removed_devices", [])) | set(devices))
+
+    # ---- the operator's marks: current without a revert, holds -----------------
+
+    def record_marked_current(self, operation_id: str, name: str, actor: Actor) -> None:
+        """Record ``name`` as current without touching disks (virsh's snapshot-current)."""
+        self._require_operation(operation_id)
+        self.entry(name)
+        self._current_marked(operation_id, name, actor)
+
+    @event("CurrentMarked")
+    def _current_marked(self, operation_id: str, name: str, actor: Actor) -> None:
+        self.current = name
+
+    def holds(self, name: str) -> list[str]:
+        """The hold tags on snapshot ``name`` (ZFS-style: each tag keeps it from deletion)."""
+        return list(self.entry(name).get("holds", []))
+
+    def check_not_held(self, name: str, what: str = "deleted") -> None:
+        """Raise ``InvalidRequest`` naming the holds when ``name`` has any."""
+        holds = self.holds(name)
+        if holds:
+            raise InvalidRequest(
+                f"snapshot {name!r} is held ({', '.join(holds)}) and cannot be {what}; "
+                f"'xlsnap snapshot-release {self.domain_name} {name} TAG' first"
+            )
+
+    def record_held(self, operation_id: str, name: str, tag: str, actor: Actor) -> None:
+        """Place hold ``tag`` on snapshot ``name``; a tag already there is refused."""
+        self._require_operation(operation_id)
+        if tag in self.holds(name):
+            raise InvalidRequest(f"snapshot {name!r} already has a hold {tag!r}")
+        self._hold_placed(operation_id, name, tag, actor)
+
+    @event("HoldPlaced")
+    def _hold_placed(self, operation_id: str, name: str, tag: str, actor: Actor) -> None:
+        entry = self.entries[name]
+        entry["holds"] = [*entry.get("holds", []), tag]
+
+    def record_released(self, operation_id: str, name: str, tag: str, actor: Actor) -> None:
+        """Release hold ``tag`` of snapshot ``name``; a tag not there is refused."""
+        self._require_operation(operation_id)
+        if tag not in self.holds(name):
+            raise InvalidRequest(f"snapshot {name!r} has no hold {tag!r}")
+        self._hold_released(operation_id, name, tag, actor)
+
+    @event("HoldReleased")
+    def _hold_released(self, operation_id: str, name: str, tag: str, actor: Actor) -> None:
+        entry = self.entries[name]
+        entry["holds"] = [t for t in entry.get("holds", []) if t != tag]
+
+    # ---- edits: a new name, a new description ---------------------------------
+
+    def record_edited(self, operation_id: str, name: str, new_name: str, record: Record,
+                      actor: Actor) -> None:
+        """Record snapshot ``name``'s new name (its children and "current" follow) and
+        record; refused while it is held (a hold names a snapshot)."""
+        self._require_operation(operation_id)
+        self.entry(name)
+        if new_name != name:
+            self.check_new_name(new_name)
+            self.check_not_held(name, "renamed")
+        self._snapshot_edited(operation_id, name, new_name, record, actor)
+
+    @event("SnapshotEdited")
+    def _snapshot_edited(self, operation_id: str, name: str, new_name: str, record: Record,
+                         actor: Actor) -> None:
+        self.entries = {(new_name if k == name else k): v for k, v in self.entries.items()}
+        self.entries[new_name]["record"] = record
+        for entry in self.entries.values():
+            if entry["parent"] == name:
+                entry["parent"] = new_name
+        if self.current == name:
+            self.current = new_name

@@ -8,6 +8,23 @@ from ledger.errors import InvalidRequest
 
 MAX_NAME_LENGTH = 64
 _ALLOWED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@-]*")
+#: The kinds of operation the ledger records (``OperationStarted.kind``).
+OPERATION_KINDS = ("create", "revert", "delete", "adopt", "mark-current", "hold", "release",
+                   "prune", "edit")
+#: Longest hold tag (a ZFS user hold tag is at most 255 bytes; ours are shown in lists).
+MAX_HOLD_TAG_LENGTH = 64
+
+
+def check_hold_tag(tag: str) -> str:
+    """Return ``tag`` if it is a valid hold tag: printable, not empty, not too long."""
+    if tag.strip() == "":
+        raise InvalidRequest("hold tag is empty")
+    if len(tag) > MAX_HOLD_TAG_LENGTH:
+        raise InvalidRequest(f"hold tag is too long ({len(tag)} characters, at most "
+                             f"{MAX_HOLD_TAG_LENGTH})")
+    if not tag.isprintable():
+        raise InvalidRequest(f"hold tag {tag!r} contains control characters")
+    return tag
 #: Prefix of the temporary qcow2 tags xlsnap makes during a revert; users may not take it.
 RESERVED_PREFIX = "xlsnap-"
 

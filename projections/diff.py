@@ -18,7 +18,9 @@ from projections.replay import PastState, replay_domain
 from projections.timeline import operations_at
 
 _CHANGES = {"SnapshotTaken": "created", "SnapshotDeleted": "deleted",
-            "RevertedToSnapshot": "reverted", "SnapshotDisksRemoved": "disks-removed"}
+            "RevertedToSnapshot": "reverted", "SnapshotDisksRemoved": "disks-removed",
+            "CurrentMarked": "marked-current", "HoldPlaced": "held",
+            "HoldReleased": "released"}
 
 
 @dataclass
@@ -76,6 +78,8 @@ def _change(change: str, position: int, event: Any, fields: dict[str, Any],
         out["parent"] = fields.get("parent")
     if change == "disks-removed":
         out["devices"] = fields.get("devices")
+    if change in ("held", "released"):
+        out["tag"] = fields.get("tag")
     return out
 
 

@@ -53,6 +53,7 @@ def _started(cur: sqlite3.Cursor, position: int, event: Any) -> None:
         "operation_id": event.operation_id, "kind": event.kind,
         "snapshot_name": event.snapshot_name, "actor": event.actor,
         "started_at": event.timestamp.timestamp(),
+        "owner": getattr(event, "owner", None),  # absent from older events
     }
     cur.execute("UPDATE view_domains SET in_flight=? WHERE domain_id=?",
                 (json.dumps(in_flight), _domain_id(event)))
@@ -92,6 +93,43 @@ def _deleted(cur: sqlite3.Cursor, position: int, event: Any) -> None:
                 (parent, domain_id, event.name))
     cur.execute("UPDATE view_domains SET current=? WHERE domain_id=? AND current=?",
                 (parent, domain_id, event.name))
+
+
+@_on("SnapshotEdited")
+def _edited(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+    domain_id, old, new = _domain_id(event), event.name, event.new_name
+    row = cur.execute("SELECT json_extract(record, '$.holds') FROM view_snapshots "
+                      "WHERE domain_id=? AND name=?", (domain_id, old)).fetchone()
+    record = dict(event.record)
+    if row and row[0]:
+        record["holds"] = json.loads(row[0])
+    cur.execute("UPDATE view_snapshots SET name=?, record=? WHERE domain_id=? AND name=?",
+                (new, json.dumps(record), domain_id, old))
+    cur.execute("UPDATE view_snapshots SET parent=? WHERE domain_id=? AND parent=?",
+                (new, domain_id, old))
+    cur.execute("UPDATE view_domains SET current=? WHERE domain_id=? AND current=?",
+                (new, domain_id, old))
+
+
+@_on("CurrentMarked")
+def _current_marked(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+    _set_current(cur, event, event.name)
+
+
+@_on("HoldPlaced")
+def _hold_placed(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+    cur.execute("UPDATE view_snapshots SET record=json_set(record, '$.holds', json_insert("
+                "COALESCE(json_extract(record, '$.holds'), json('[]')), '$[#]', ?)) "
+                "WHERE domain_id=? AND name=?", (event.tag, _domain_id(event), event.name))
+
+
+@_on("HoldReleased")
+def _hold_released(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+    row = cur.execute("SELECT json_extract(record, '$.holds') FROM view_snapshots "
+                      "WHERE domain_id=? AND name=?", (_domain_id(event), event.name)).fetchone()
+    holds = [t for t in json.loads(row[0] or "[]") if t != event.tag] if row else []
+    cur.execute("UPDATE view_snapshots SET record=json_set(record, '$.holds', json(?)) "
+                "WHERE domain_id=? AND name=?", (json.dumps(holds), _domain_id(event), event.name))
 
 
 @_on("SnapshotDisksRemoved")

@@ -33,11 +33,19 @@ def _children(rows: Sequence[Row]) -> dict[str | None, list[Row]]:
     return children
 
 
-def tree_order(rows: Sequence[Row]) -> list[Placed]:
-    """Every snapshot in depth-first order, siblings by creation, with its column."""
+def tree_order(rows: Sequence[Row], roots_branch: bool = False) -> list[Placed]:
+    """Every snapshot in depth-first order, siblings by creation, with its column.
+
+    With ``roots_branch``, several roots open branches of their own (column 1), so a
+    drawing cannot show two roots as a parent and its only child.
+    """
     children = _children(rows)
     out: list[Placed] = []
-    stack = [Placed(r, 0, False, True) for r in reversed(children.get(None, []))]
+    roots = children.get(None, [])
+    if roots_branch and len(roots) > 1:
+        stack = [Placed(r, 1, True, i == len(roots) - 1) for i, r in reversed(list(enumerate(roots)))]
+    else:
+        stack = [Placed(r, 0, False, True) for r in reversed(roots)]
     while stack:
         placed = stack.pop()
         out.append(placed)
@@ -51,10 +59,14 @@ def tree_order(rows: Sequence[Row]) -> list[Placed]:
 
 
 def draw_tree(rows: Sequence[Row], current: str | None) -> list[str]:
-    """Lines of an ASCII tree (``+--`` at each branch); the current snapshot is marked."""
+    """Lines of an ASCII tree (``+--`` at each branch); the current snapshot is marked.
+
+    A snapshot right below another in the same column is its only child; several roots
+    each start a branch (``+--``) of their own.
+    """
     lines: list[str] = []
     open_levels: list[bool] = [False]  # per column: does a later sibling follow?
-    for placed in tree_order(rows):
+    for placed in tree_order(rows, roots_branch=True):
         depth = placed.depth
         if placed.branch:
             del open_levels[depth:]

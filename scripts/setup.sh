@@ -52,6 +52,20 @@ xlsnap_need() {
     fi
 }
 
+# xlsnap_need_pkg PACKAGE...: install the packages that dpkg does not have (for libraries,
+# which have no command to look for).
+xlsnap_need_pkg() {
+    local pkg missing=()
+    for pkg in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        xlsnap_apt_install "${missing[@]}"
+    fi
+}
+
 xlsnap_make_venv() {
     local python=${PYTHON:-python3}
     command -v "$python" >/dev/null 2>&1 || xlsnap_need python3:python3

@@ -8,12 +8,17 @@ import typer
 
 from commands.adopt import adopt_snapshot
 from commands.cli.main import services
+from commands.cli.snapshot_name import one_name
 
 
 def adopt(
     ctx: typer.Context,
     domain: Annotated[str, typer.Argument(help="Domain whose disks hold the tag.")],
-    tag: Annotated[str, typer.Argument(help="The qcow2 snapshot tag made outside xlsnap.")],
+    snapshot: Annotated[str | None, typer.Argument(
+        metavar="[TAG]", help="The qcow2 snapshot tag made outside xlsnap (or -n TAG).")]
+    = None,
+    name_option: Annotated[str | None, typer.Option(
+        "-n", "--name", help="The qcow2 snapshot tag made outside xlsnap.")] = None,
 ) -> None:
     """Record an internal snapshot made by hand (qemu-img snapshot -c) in the ledger.
 
@@ -23,7 +28,9 @@ def adopt(
     \b
     Example:
       xlsnap adopt web manual-before-upgrade
+      xlsnap adopt -n manual-before-upgrade web
     """
+    tag = one_name(snapshot, name_option)
     svc = services(ctx)
     record = adopt_snapshot(svc, domain, tag)
     disks = ", ".join(d["device"] for d in record["disks"])

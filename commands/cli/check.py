@@ -28,7 +28,7 @@ def check(
       xlsnap check web
       xlsnap check --json web
     """
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     diffs = check_domain(svc, domain)
     if as_json:

@@ -18,7 +18,7 @@ from projections.history import actor_label
 from projections.timeline import last_position, position_as_of
 
 _MARKS = {"created": "+", "deleted": "-", "reverted": ">", "renamed": "~",
-          "disks-removed": "!"}
+          "disks-removed": "!", "marked-current": "*", "held": "h", "released": "r"}
 
 
 def diff(
@@ -48,7 +48,7 @@ def diff(
         raise UsageError("give --from TIME or --from-event N (one of them)")
     if until is not None and to_event is not None:
         raise UsageError("give --to TIME or --to-event N, not both")
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     db = svc.view.db
     size = last_position(db)

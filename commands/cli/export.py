@@ -12,7 +12,7 @@ import typer
 
 from commands.cli.main import services
 from commands.errors import UsageError
-from commands.timespec import parse_optional
+from commands.timespec import parse_range
 from projections.timeline import position_range
 
 FORMATS = ("jsonl", "msgpack")
@@ -43,8 +43,8 @@ def export(
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}: use {' or '.join(FORMATS)}")
-    first_time, last_time = parse_optional(since), parse_optional(until)
-    svc = services(ctx)
+    first_time, last_time = parse_range(since, until)
+    svc = services(ctx, read_only=True)
     svc.sync()
     db = svc.view.db
     first, last = position_range(db, first_time, last_time)

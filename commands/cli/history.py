@@ -12,7 +12,8 @@ import typer
 from commands.cli.main import services
 from commands.errors import UsageError
 from commands.lookup import domain_id_for
-from commands.timespec import parse_optional, show_time
+from commands.timespec import parse_range, show_time
+from ledger.names import OPERATION_KINDS
 from projections.history import actor_label, describe, history_row
 from projections.log_reader import events_at
 from projections.timeline import operations_at, select_positions
@@ -28,8 +29,8 @@ def history(
     actor: Annotated[str | None, typer.Option(
         "--actor", help="Only events by this user (user name, SUDO_USER or uid).")] = None,
     kind: Annotated[str | None, typer.Option(
-        "--kind", help="Only events of this kind of operation (create, revert, delete, "
-        "recover, ...).")] = None,
+        "--kind", help="Only events of operations of this kind: create, revert, delete "
+        "or adopt.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
     as_jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per line.")]
     = False,
@@ -49,8 +50,10 @@ def history(
     """
     if as_json and as_jsonl:
         raise UsageError("--json and --jsonl do not go together")
-    first, last = parse_optional(since), parse_optional(until)
-    svc = services(ctx)
+    if kind is not None and kind not in OPERATION_KINDS:
+        raise UsageError(f"unknown --kind {kind!r}: one of {', '.join(OPERATION_KINDS)}")
+    first, last = parse_range(since, until)
+    svc = services(ctx, read_only=True)
     svc.sync()
     db = svc.view.db
     names = {str(r["domain_id"]): r["name"] for r in svc.view.domains()}

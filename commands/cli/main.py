@@ -6,6 +6,7 @@ import gc
 import importlib
 import os
 import signal
+import sqlite3
 import sys
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,6 +28,7 @@ app = typer.Typer(
     "Running domains (memory and live disks): xlsnap --toolstack xen snapshot-create web, or "
     "xlsnap --qmp-dir /run/qemu snapshot-create vm1 for a QEMU with /run/qemu/vm1.qmp.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    suggest_commands=False,   # click suggests already: typer's would say it a second time
     rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -57,21 +59,26 @@ def global_options(
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Say which toolstack reached the domain and what is planned.")]
     = False,
+    new_ledger: Annotated[bool, typer.Option(
+        "--new-ledger", help="Start an empty ledger although the home holds the domain "
+                             "folders of an earlier one (whose ledger is missing).")]
+    = False,
 ) -> None:
     """Global options come before the sub-command."""
     if toolstack is not None and toolstack not in TOOLSTACKS:
         raise typer.BadParameter(f"{toolstack!r} is not one of {', '.join(TOOLSTACKS)}",
                                  param_hint="'--toolstack'")
-    ctx.obj = Settings.resolve(home, ledger, config_dir, toolstack, qmp_dir, verbose)
+    ctx.obj = Settings.resolve(home, ledger, config_dir, toolstack, qmp_dir, verbose, new_ledger)
 
 
-def services(ctx: typer.Context) -> Services:
-    """Open the ledger for a sub-command; closed when the command ends."""
+def services(ctx: typer.Context, read_only: bool = False) -> Services:
+    """Open the ledger for a sub-command; closed when the command ends. A read-only
+    command (a query) never creates the ledger or the home."""
     from commands.services import open_services  # the ledger's imports: not for --help
 
     root = ctx.find_root()
     settings: Settings = root.obj
-    svc = open_services(settings)
+    svc = open_services(settings, read_only=read_only)
     root.call_on_close(svc.close)
     return svc
 
@@ -83,10 +90,30 @@ SUBCOMMANDS = {
     "history": "history", "recover": "recover", "check": "check", "adopt": "adopt",
     "projections": "projections_cmd", "export": "export", "replay": "replay", "diff": "diff",
     "seal": "seal", "verify": "verify", "prove": "prove", "verify-proof": "verify_proof",
+    "snapshot-info": "snapshot_info", "snapshot-parent": "snapshot_parent",
+    "snapshot-current": "snapshot_current", "domains": "domains_cmd",
+    "snapshot-hold": "snapshot_hold", "snapshot-release": "snapshot_release",
+    "snapshot-holds": "snapshot_holds", "wrap": "wrap", "prune": "prune",
+    "snapshot-edit": "snapshot_edit",
 }
 
 #: The global options that take a value (``_invoked`` skips it); the others are flags.
 VALUE_OPTIONS = frozenset({"--home", "--ledger", "--config-dir", "--toolstack", "--qmp-dir"})
+FLAG_OPTIONS = frozenset({"-v", "--verbose", "--new-ledger"})
+
+
+def _global_flags(argv: list[str]) -> set[str]:
+    """The flags among the global options (the words before the sub-command)."""
+    flags: set[str] = set()
+    words = iter(argv)
+    for word in words:
+        if word in VALUE_OPTIONS:
+            next(words, None)
+        elif word.startswith("-"):
+            flags.add(word)
+        else:
+            break
+    return flags
 
 
 def _invoked(argv: list[str]) -> str | None:
@@ -102,7 +129,7 @@ def _invoked(argv: list[str]) -> str | None:
     for word in words:
         if word in VALUE_OPTIONS:
             next(words, None)
-        elif word in ("-v", "--verbose") or word.partition("=")[0] in VALUE_OPTIONS:
+        elif word in FLAG_OPTIONS or word.partition("=")[0] in VALUE_OPTIONS:
             continue
         else:
             return word if word in SUBCOMMANDS else None
@@ -139,30 +166,73 @@ def main(argv: list[str] | None = None) -> int:
         gc.freeze()
         gc.enable()
     signal.signal(signal.SIGTERM, _on_sigterm)
+    verbose = bool(_global_flags(sys.argv[1:] if argv is None else argv)
+                   & {"-v", "--verbose"})
+    # A parent may have left them blocked (the mask is inherited): an operation holds
+    # them itself where it must (commands.operation).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         command.main(args=argv, prog_name="xlsnap", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except XlsnapError as exc:
-        return _fail(exc.message, exc.exit_code)
-    except OperationInFlight as exc:
-        return _fail(str(exc), 3)
-    except (InvalidRequest, LedgerUnavailable) as exc:
-        return _fail(str(exc), 2)
-    except DriverError as exc:
-        return _fail(str(exc), 1)
+        return _fail("\n".join(filter(None, (exc.message, exc.detail))), exc.exit_code,
+                     verbose)
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug: one line, the traceback only on request
-        if os.environ.get("XLSNAP_DEBUG"):
-            raise
-        return _fail(f"internal error: {type(exc).__name__}: {exc} "
-                     "(set XLSNAP_DEBUG=1 for a traceback)", 70)
+    except Exception as exc:
+        code = exit_code(exc)
+        if code == INTERNAL_ERROR:  # a bug: one line, the traceback only on request
+            if os.environ.get("XLSNAP_DEBUG"):
+                raise
+            return _fail(f"internal error: {type(exc).__name__}: {exc} "
+                         "(set XLSNAP_DEBUG=1 for a traceback)", code)
+        return _fail(str(exc), code, verbose)
     return 0
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"xlsnap: error: {message}", file=sys.stderr)
+#: The exit code of a bug (sysexits' EX_SOFTWARE).
+INTERNAL_ERROR = 70
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of an error that ends a command (the README's table of exit codes).
+
+    xlsnap's own errors carry theirs; the ledger's: an operation in flight 3, a bad
+    request 2; a tool that failed before anything changed 1, except a QMP socket busy
+    with another client 3; the ledger's database failing under a command 3.
+    """
+    from eventsourcing.persistence import PersistenceError
+
+    from commands.drivers.qmp_errors import QmpBusy, QmpError, UnsafePath
+    from ledger.errors import LedgerError
+
+    if isinstance(exc, XlsnapError):
+        return exc.exit_code
+    if isinstance(exc, OperationInFlight):
+        return 3
+    if isinstance(exc, (InvalidRequest, LedgerUnavailable)):
+        return 2
+    if isinstance(exc, QmpBusy):
+        return 3
+    if isinstance(exc, (DriverError, QmpError)):
+        return 1
+    if isinstance(exc, UnsafePath):
+        return 2
+    if isinstance(exc, (PersistenceError, sqlite3.Error)):
+        return 3
+    if isinstance(exc, LedgerError):
+        return 2
+    return INTERNAL_ERROR
+
+
+def _fail(message: str, code: int, verbose: bool = False) -> int:
+    """One line on stderr; a tool's further lines (in the ledger too) only with --verbose."""
+    first, *rest = [line.strip() for line in message.splitlines() if line.strip()] or [""]
+    print(f"xlsnap: error: {first}{' (more with --verbose)' if rest and not verbose else ''}",
+          file=sys.stderr)
+    for line in rest if verbose else ():
+        print(f"xlsnap:   {line}", file=sys.stderr)
     return code
 
 

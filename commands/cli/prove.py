@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from commands.cli.main import services
+from commands.cli.snapshot_name import one_name
 from commands.errors import LedgerBlocked, UsageError
 from commands.lookup import recorded_domain_id
 from commands.services import Services
@@ -19,7 +20,10 @@ from projections.log_reader import decode, domain_rows
 def prove(
     ctx: typer.Context,
     domain: Annotated[str, typer.Argument(help="Domain name.")],
-    name: Annotated[str, typer.Argument(help="Snapshot name.")],
+    snapshot: Annotated[str | None, typer.Argument(
+        metavar="[NAME]", help="Snapshot name (or -n NAME).")] = None,
+    name_option: Annotated[str | None, typer.Option(
+        "-n", "--name", help="Snapshot name.")] = None,
     out: Annotated[str, typer.Option("--out", "-o", help="File to write, or - for stdout.")]
     = "-",
     since_head: Annotated[str | None, typer.Option(
@@ -39,8 +43,9 @@ def prove(
     """
     from commands.integrity_files import read_head, write_output
 
+    name = one_name(snapshot, name_option)
     older = read_head(since_head) if since_head else None
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     domain_id = recorded_domain_id(svc, domain)
     position = _creation_position(svc, domain_id, name)

@@ -50,7 +50,7 @@ def replay(
     if (as_of is None) == (at_event is None):
         raise UsageError("give --as-of TIME or --at-event N (one of them)")
     when = parse_time(as_of) if as_of is not None else None
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     svc.sync()
     domain_id = recorded_domain_id(svc, domain)
     position = _position(svc, when, at_event)

@@ -8,6 +8,7 @@ import typer
 
 from commands.cli.main import services
 from commands.create import create_snapshot
+from commands.errors import UsageError
 from commands.messages import CreateSnapshot
 
 
@@ -20,6 +21,11 @@ def snapshot_create(
     name: Annotated[str | None, typer.Option(
         "-n", "--name", help="Snapshot name [default: the config's name, else epoch seconds].")]
     = None,
+    name_template: Annotated[str | None, typer.Option(
+        "--name-template", help="Name from a template: fields {date:%Y%m%d} (local), "
+        "{utc:...}, {epoch}, {domain}.")] = None,
+    description: Annotated[str | None, typer.Option(
+        "--description", help="The snapshot's description [default: the config's].")] = None,
     disk_only: Annotated[bool, typer.Option(
         "--disk-only", help="Of a running domain, snapshot the disks only, without pausing "
         "it (crash-consistent), as memory=\"no\" in a snapshot config does.")] = False,
@@ -46,9 +52,16 @@ def snapshot_create(
       xlsnap snapshot-create --disk-only -n nightly web
       xlsnap --qmp-dir /run/qemu snapshot-create -n s1 vm1
       xlsnap snapshot-create web /etc/xen/snapshots/web-external.cfg
+      xlsnap snapshot-create --name-template 'nightly-{date:%Y%m%d}' web
     """
+    if name_template is not None:
+        if name is not None:
+            raise UsageError("-n and --name-template exclude each other")
+        from commands.name_template import render_name
+
+        name = render_name(name_template, domain)
     svc = services(ctx)
-    record = create_snapshot(CreateSnapshot(domain, name, cfgfile, disk_only), svc)
+    record = create_snapshot(CreateSnapshot(domain, name, cfgfile, disk_only, description), svc)
     disks = ", ".join(f"{d['device']} ({d['type']})" for d in record["disks"])
     how = ""
     if record.get("memory") == "yes":

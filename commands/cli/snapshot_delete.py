@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from commands.cli.main import services
+from commands.cli.snapshot_name import one_name
 from commands.delete import delete_snapshot
 from commands.messages import DeleteSnapshot
 
@@ -14,7 +15,13 @@ from commands.messages import DeleteSnapshot
 def snapshot_delete(
     ctx: typer.Context,
     domain: Annotated[str, typer.Argument(help="Domain name.")],
-    name: Annotated[str, typer.Option("-n", "--name", help="Snapshot to delete.")],
+    snapshot: Annotated[str | None, typer.Argument(
+        metavar="[NAME]", help="Snapshot to delete (or -n NAME).")] = None,
+    name_option: Annotated[str | None, typer.Option(
+        "-n", "--name", help="Snapshot to delete.")] = None,
+    metadata_only: Annotated[bool, typer.Option(
+        "--metadata", help="Forget the snapshot (recorded), keep its tags and files: for a "
+        "snapshot whose image is gone, or files an operator removes by hand.")] = False,
 ) -> None:
     """Delete snapshot NAME of DOMAIN: its disk state, memory image and metadata file.
 
@@ -26,9 +33,16 @@ def snapshot_delete(
     \b
     Example:
       xlsnap snapshot-delete -n before-upgrade web
+      xlsnap snapshot-delete web before-upgrade
+      xlsnap snapshot-delete --metadata web lost-with-its-image
     """
+    name = one_name(snapshot, name_option)
     svc = services(ctx)
-    delete_snapshot(DeleteSnapshot(domain, name), svc)
+    delete_snapshot(DeleteSnapshot(domain, name, metadata_only), svc)
+    if metadata_only:
+        typer.echo(f"Snapshot {name} of domain {domain} forgotten (metadata only: its tags "
+                   "and files are kept)")
+        return
     typer.echo(f"Snapshot {name} of domain {domain} deleted")
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from commands.cli.main import services
+from commands.cli.snapshot_name import one_name
 from commands.errors import UsageError
 from commands.messages import RevertSnapshot
 from commands.revert import revert_snapshot
@@ -16,7 +17,10 @@ from commands.revert import revert_snapshot
 def snapshot_revert(
     ctx: typer.Context,
     domain: Annotated[str, typer.Argument(help="Domain name.")],
-    name: Annotated[str, typer.Option("-n", "--name", help="Snapshot to revert to.")],
+    snapshot: Annotated[str | None, typer.Argument(
+        metavar="[NAME]", help="Snapshot to revert to (or -n NAME).")] = None,
+    name_option: Annotated[str | None, typer.Option(
+        "-n", "--name", help="Snapshot to revert to.")] = None,
     running: Annotated[bool, typer.Option(
         "--running", help="Leave the domain running after the revert.")] = False,
     paused: Annotated[bool, typer.Option(
@@ -41,9 +45,11 @@ def snapshot_revert(
     \b
     Examples:
       xlsnap snapshot-revert -n before-upgrade web
+      xlsnap snapshot-revert web before-upgrade
       xlsnap snapshot-revert --paused -n before-upgrade web
       xlsnap --qmp-dir /run/qemu snapshot-revert -n s1 vm1
     """
+    name = one_name(snapshot, name_option)
     if running and paused:
         raise UsageError("--running and --paused exclude each other")
     state = "running" if running else "paused" if paused else None

@@ -67,7 +67,7 @@ def _verify_ledger(ctx: typer.Context, external: "list[tuple[str, TreeHead]]",
     from projections import checkpoints
     from projections.replay import recheck_checkpoints
 
-    svc = services(ctx)
+    svc = services(ctx, read_only=True)
     location = svc.settings.ledger
     if not os.path.exists(location):
         raise UsageError(f"no ledger at {location}")

@@ -1,13 +1,23 @@
-"""xl disk specs (``man xl-disk-configuration``): parse one into a DiskSpec, and back.
+"""xl disk specs (``man xl-disk-configuration``): parse one as xl 4.17 does, and back.
 
-A spec mixes positional parameters ``[target, [format, [vdev, [access]]]]`` with
-``key=value`` parameters and flags; ``target=`` swallows the rest of the string.
-Deprecated prefixes (``phy:``, ``tap:aio:``, ``qcow2:``...) are understood.
+``xlu_disk_fields`` follows Xen 4.17's disk lexer rule by rule
+(``tools/libs/util/libxlu_disk_l.l`` lines 189-301, post-processing from
+``libxlu_disk.c`` xlu_disk_parse): the longest match wins, ties go to the earlier
+rule, trailing context counts towards the length. So, as in xl: no spaces around
+``=`` (``format = raw`` is refused), a value keeps its trailing whitespace,
+``target=`` swallows the rest of the spec less one trailing comma, COLO keys are
+accepted, the last of two contradictory flags wins, and a value given twice is
+refused unless the first was empty. ``trusted``/``untrusted`` are no flags to xl
+4.17 (see ``_RULES``). ``parse_disk_spec`` then adds the two refusals
+that libxl makes later when it creates the domain (no vdev, an empty target on a
+non-cdrom disk) and returns a ``DiskSpec``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from commands.config.xlcfg import quoted
@@ -15,29 +25,20 @@ from commands.errors import ConfigError
 
 FORMATS = ("raw", "qcow", "qcow2", "vhd", "qed", "empty")
 BACKENDTYPES = ("phy", "tap", "qdisk", "standalone")
-_ACCESS = {"ro": "ro", "r": "ro", "rw": "rw", "w": "rw"}
-_WS = " \t\n\r"
-_FORMAT_PREFIXES = frozenset({"raw", "qcow", "qcow2", "vhd", "qed"})
-_SCRIPT_PREFIXES = frozenset({"iscsi", "nbd", "enbd", "drbd"})
-_IGNORED_PREFIXES = frozenset({"phy", "file", "tap", "tap2", "tapdisk", "aio", "ioemu"})
-_PREFIX_RE = re.compile(r"([a-z][a-z0-9]*):")
-_PREFIX_TAIL = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
-_KEY_RE = re.compile(r"[a-z][-a-z0-9_]*\Z")
-_TARGET_RE = re.compile(r"target[ \t\n\r]*=")
-_COLO = frozenset({"colo", "no-colo", "colo-host", "colo-port", "colo-export",
-                   "active-disk", "hidden-disk"})
-# Options kept verbatim in DiskSpec.extra, in this (canonical) order; None = a flag.
-_EXTRA_VALUES: dict[str, tuple[str, ...] | None] = {
-    "backend": (), "specification": ("xen", "virtio"), "grant_usage": ("0", "1"),
-}
-_FLAGS = ("discard", "no-discard", "direct-io-safe", "trusted", "untrusted")
-_EXTRA_ORDER = tuple(_EXTRA_VALUES) + _FLAGS
-_OPPOSITE = {"discard": "no-discard", "no-discard": "discard",
-             "trusted": "untrusted", "untrusted": "trusted"}
+_STRING_KEYS = {"backend": "backend_domname", "vdev": "vdev", "script": "script",
+                "colo-host": "colo_host", "colo-export": "colo_export",
+                "active-disk": "active_disk", "hidden-disk": "hidden_disk"}
+_FLAGS = {"direct-io-safe": ("direct_io_safe", True), "discard": ("discard", True),
+          "no-discard": ("discard", False), "colo": ("colo", True),
+          "no-colo": ("colo", False)}
 
 
 class DiskSpec(NamedTuple):
-    """One guest disk as xl reads it; ``target`` None means an empty cdrom drive."""
+    """One guest disk as xl reads it; ``target`` None means an empty cdrom drive.
+
+    ``extra`` holds the options xlsnap passes through unchanged, as (key, value)
+    pairs in the order ``format_disk_spec`` writes them (value None for a flag).
+    """
 
     vdev: str
     target: str | None
@@ -59,199 +60,367 @@ class _Bad(Exception):
     """Why a spec is bad; turned into a ConfigError quoting the whole spec."""
 
 
-class _SpecParser:
-    """The state of parsing one spec, following libxlu's disk lexer."""
+@dataclass
+class XluDisk:
+    """The fields of ``libxl_device_disk`` that xlu_disk_parse sets (None = unset)."""
 
-    def __init__(self) -> None:
-        self.target: str | None = None       # "" = given but empty
-        self.format: str | None = None
-        self.format_slot = False             # the positional format was consumed
-        self.vdev: str | None = None
-        self.access: str | None = None
-        self.access_slot = False
-        self.devtype: str | None = None
-        self.backendtype: str | None = None
-        self.script: str | None = None
-        self.extra: dict[str, str | None] = {}
-        self.prefix = ""
+    pdev_path: str | None = None
+    vdev: str | None = None
+    format: str | None = None
+    backend: str | None = None
+    script: str | None = None
+    readwrite: int = 1
+    is_cdrom: int = 0
+    removable: int = 0
+    direct_io_safe: bool = False
+    discard: bool | None = None
+    specification: str | None = None
+    backend_domname: str | None = None
+    colo: bool | None = None
+    colo_host: str | None = None
+    colo_port: int = 0
+    colo_export: str | None = None
+    active_disk: str | None = None
+    hidden_disk: str | None = None
+    trusted: bool | None = None  # never set by xl 4.17's scanner (see _RULES)
+    prefix: str = ""  # the deprecated prefixes seen, e.g. "tap:aio:" (xlsnap's own)
 
-    def parse(self, spec: str) -> DiskSpec:
-        i, n = 0, len(spec)
-        while i < n:
-            while i < n and spec[i] in _WS:
-                i += 1
-            if i >= n:
-                break
-            named = _TARGET_RE.match(spec, i)
-            if named:
-                self.set_target(spec[named.end():].strip(_WS))
-                break
-            comma = spec.find(",", i)
-            end = n if comma < 0 else comma
-            self.item(spec[i:end].strip(_WS))
-            i = end + 1
-        return self.finish()
 
-    @staticmethod
-    def _set(current: str | None, value: str, what: str) -> str:
-        if current is not None and current != "" and current != value:
-            raise _Bad(f"{what} respecified ({current!r} and {value!r})")
-        return value
+_Action = Callable[["_Lexer", str], bool]  # returns False to stop, as ``return 0``
 
-    def set_target(self, value: str) -> None:
-        if value or self.target is None:
-            self.target = self._set(self.target, value, "target")
 
-    def set_format(self, value: str) -> None:
-        self.format_slot = True
-        if value:
-            if value not in FORMATS:
-                raise _Bad(f"unknown format {value!r} (expected one of {', '.join(FORMATS)})")
-            self.format = self._set(self.format, value, "format")
+class _Lexer:
+    """One run of the disk lexer over a spec (DiskParseContext of libxlu_disk_i.h)."""
 
-    def set_access(self, value: str) -> None:
-        if value:
-            if value not in _ACCESS:
-                raise _Bad(f"unknown access {value!r} (expected ro, r, rw or w)")
-            self.access = self._set(self.access, _ACCESS[value], "access")
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.disk = XluDisk()
+        self.err: str | None = None
+        self.access_set = False
+        self.had_depr_prefix = False
 
-    def set_devtype(self, value: str) -> None:
-        if value not in ("disk", "cdrom"):
-            raise _Bad(f"unknown devtype {value!r} (expected disk or cdrom)")
-        self.devtype = self._set(self.devtype, value, "devtype")
+    def error(self, near: str | None, message: str) -> None:
+        """xlu__disk_err: remember the first error and go on."""
+        if self.err is None:
+            self.err = message + (f" near {near!r}" if near is not None else "")
 
-    def set_vdev(self, value: str, legacy: bool) -> None:
-        if legacy and ":" in value:
-            value, _, devtype = value.rpartition(":")
-            if devtype not in ("cdrom", "disk"):
-                raise _Bad(f"unknown device type suffix {devtype!r} on vdev "
-                           "(expected :cdrom or :disk)")
-            self.set_devtype(devtype)
-        if value:
-            self.vdev = self._set(self.vdev, value, "vdev")
-
-    def item(self, item: str) -> None:
-        if item in _COLO or item.partition("=")[0] in _COLO:
-            raise _Bad("COLO disk options are not supported")
-        if item == "cdrom":
-            self.set_devtype("cdrom")
-        elif item in _FLAGS:
-            if _OPPOSITE.get(item) in self.extra:
-                raise _Bad(f"{item!r} conflicts with {_OPPOSITE[item]!r}")
-            self.extra[item] = None
-        elif "=" in item:
-            key, _, value = item.partition("=")
-            self.keyword(key.strip(_WS), value.strip(_WS), item)
+    # -- helpers of libxlu_disk_l.l lines 63-167 ---------------------------------------
+    def dset(self, member: str, value: str) -> None:
+        current = getattr(self.disk, member)
+        if current is not None and current != value:
+            self.error(value, f"{member} respecified")
         else:
-            self.positional(item)
+            setattr(self.disk, member, value)
 
-    def keyword(self, key: str, value: str, item: str) -> None:
-        if not _KEY_RE.match(key):
-            raise _Bad(f"bad parameter {item!r} (a target containing '=' or ',' "
-                       f"must be given last, as target=...)")
+    def savestring(self, what: str, member: str, value: str) -> None:
+        current = getattr(self.disk, member)
+        if current:
+            self.error(value, f"{what} respecified")
+            return
+        setattr(self.disk, member, value)
+
+    def setaccess(self, value: str) -> None:
+        if value in ("r", "ro"):
+            self.disk.readwrite = 0
+        elif value in ("rw", "w", ""):
+            self.disk.readwrite = 1
+        else:
+            self.error(value, "unknown value for access")
+
+    def setformat(self, value: str) -> None:
+        if value in ("", "raw"):
+            self.dset("format", "raw")
+        elif value in FORMATS:
+            self.dset("format", value)
+        else:
+            self.error(value, "unknown value for format")
+
+    def vdev_and_devtype(self, text: str) -> bool:
+        vdev, colon, devtype = text.rpartition(":")
+        if not colon:
+            return False
+        self.savestring("vdev", "vdev", vdev)
+        if devtype == "cdrom":
+            self.disk.is_cdrom = 1
+        elif devtype == "disk":
+            self.disk.is_cdrom = 0
+        else:
+            self.error(devtype, "unknown deprecated type")
+        return True
+
+    # -- rule actions ----------------------------------------------------------------
+    def keyword(self, text: str) -> bool:
+        key, _, value = _strip(text, ",").partition("=")
         if key == "format":
-            self.set_format(value)
-        elif key == "vdev":
-            self.set_vdev(value, legacy=False)
+            self.setformat(value)
         elif key == "access":
-            self.set_access(value)
-        elif key == "devtype":
-            self.set_devtype(value)
+            self.setaccess(value)
         elif key == "backendtype":
-            if value not in BACKENDTYPES:
-                raise _Bad(f"unknown backendtype {value!r} "
-                           f"(expected one of {', '.join(BACKENDTYPES)})")
-            self.backendtype = self._set(self.backendtype, value, "backendtype")
-        elif key == "script":
-            if value:
-                self.script = self._set(self.script, value, "script")
-        elif key in _EXTRA_VALUES:
-            allowed = _EXTRA_VALUES[key]
-            if allowed and value not in allowed:
-                raise _Bad(f"unknown value {value!r} for {key} (expected {' or '.join(allowed)})")
-            if value:
-                self.extra[key] = self._set(self.extra.get(key), value, key)
-        else:
-            raise _Bad(f"unknown parameter {key!r}")
-
-    def positional(self, item: str) -> None:
-        if self.target is None:
-            self.target = self.strip_prefixes(item)
-        elif not self.prefix and not self.format_slot:
-            if self.target == "" and ":" in item:   # xend's empty cdrom: ",hdc:cdrom,r"
-                self.format_slot = True
-                self.set_vdev(item, legacy=True)
+            if value in BACKENDTYPES:
+                self.dset("backend", value)
             else:
-                self.set_format(item)
-        elif self.vdev is None:
-            self.set_vdev(item, legacy=True)
-        elif not self.access_slot:
-            self.access_slot = True
-            self.set_access(item)
+                self.error(value, "unknown value for backendtype")
+        elif key == "specification":
+            if value in ("xen", "virtio"):
+                self.dset("specification", value)
+            else:
+                self.error(value, "unknown value for specification")
+        elif key == "colo-port":
+            port = _atoi(value)
+            if port:
+                self.disk.colo_port = port
+            else:
+                self.error(value, "unknown value for colo_port")
         else:
-            raise _Bad(f"too many positional parameters at {item!r}")
+            self.savestring(key, _STRING_KEYS[key], value)
+        return True
 
-    def strip_prefixes(self, item: str) -> str:
-        """The target without its deprecated prefixes, applying what they mean."""
-        while True:
-            match = _PREFIX_RE.match(item)
-            if not match:
-                return item.strip(_WS)
-            name, rest = match.group(1), item[match.end():]
-            if name in _FORMAT_PREFIXES:
-                self.set_format(name)
-            elif name in _SCRIPT_PREFIXES:
-                self.script = self._set(self.script, f"block-{name}", "script")
-            elif name not in _IGNORED_PREFIXES:
-                if rest[:1] and rest[0] in _PREFIX_TAIL:
-                    return item.strip(_WS)   # "name:more" is no prefix (xl agrees)
-                raise _Bad(f"unknown disk prefix {match.group(0)!r}")
-            self.prefix += match.group(0)
-            item = rest
+    def flag(self, text: str) -> bool:
+        name = _strip(text, ",")
+        member, value = _FLAGS[name]
+        setattr(self.disk, member, value)
+        return True
 
-    def finish(self) -> DiskSpec:
-        if not self.vdev:
-            raise _Bad("no vdev (the guest device name, e.g. xvda) given")
-        devtype = self.devtype or "disk"
-        target = self.target or None
-        if target is None and devtype != "cdrom":
-            raise _Bad("no target given (only a cdrom drive may be empty)")
-        if target is not None and self.format == "empty":
-            raise _Bad("format 'empty' is only for a cdrom drive with no target")
-        extra = tuple((key, self.extra[key]) for key in _EXTRA_ORDER if key in self.extra)
-        return DiskSpec(
-            vdev=self.vdev,
-            target=target,
-            format="empty" if target is None else self.format or "raw",
-            access="ro" if devtype == "cdrom" else self.access or "rw",
-            devtype=devtype,
-            backendtype=self.backendtype,
-            script=self.script,
-            extra=extra,
-            prefix=self.prefix,
-        )
+    def cdrom(self, text: str) -> bool:
+        self.disk.is_cdrom = 1
+        return True
+
+    def devtype(self, text: str) -> bool:
+        value = _strip(text, ",").partition("=")[2]
+        if value == "cdrom":
+            self.disk.is_cdrom = 1
+        elif value == "disk":
+            self.disk.is_cdrom = 0
+        else:
+            self.error(text, "unknown value for type")
+        return True
+
+    def target(self, text: str) -> bool:
+        self.savestring("target", "pdev_path", _strip(text, ",").partition("=")[2])
+        return True
+
+    def unknown(self, text: str) -> bool:
+        self.error(text, "unknown parameter")
+        return True
+
+    def format_prefix(self, text: str) -> bool:
+        self.had_depr_prefix = True
+        self.disk.prefix += text
+        self.setformat(text[:-1])
+        return True
+
+    def script_prefix(self, text: str) -> bool:
+        self.had_depr_prefix = True
+        self.disk.prefix += text
+        self.savestring("script", "script", f"block-{text[:-1]}")
+        return True
+
+    def ignored_prefix(self, text: str) -> bool:
+        self.had_depr_prefix = True
+        self.disk.prefix += text
+        return True
+
+    def bad_prefix(self, text: str) -> bool:
+        self.error(text, "unknown deprecated disk prefix")
+        return False
+
+    def positional(self, text: str) -> bool:
+        text = _strip(text, ",")
+        disk = self.disk
+        if self.err is not None:
+            pass  # previous errors may just lead to subsequent ones
+        elif disk.pdev_path is None:
+            self.savestring("target", "pdev_path", text)
+        elif not self.had_depr_prefix and disk.format is None:
+            if disk.pdev_path == "" and self.vdev_and_devtype(text):
+                disk.format = "empty"
+            else:
+                self.setformat(text)
+        elif disk.vdev is None:
+            if not self.vdev_and_devtype(text):
+                self.savestring("vdev", "vdev", text)
+        elif not self.access_set:
+            self.access_set = True
+            self.setaccess(text)
+        else:
+            self.error(text, "too many positional parameters")
+            return False
+        return True
+
+    def skip(self, text: str) -> bool:
+        return True
+
+    # -- the scanner ------------------------------------------------------------------
+    def run(self) -> None:
+        pos, spec = 0, self.spec
+        while pos < len(spec):
+            best: tuple[int, int, _Action] | None = None  # (length, head length, action)
+            for regex, action in _RULES:
+                match = regex.match(spec, pos)
+                if match is None:
+                    continue
+                total = match.end() - pos
+                if total > 0 and (best is None or total > best[0]):
+                    best = (total, match.end("head") - pos, action)
+            if best is None:
+                # the '.' rule, then <LEXERR>.* (the rest of the line): "bad disk syntax";
+                # a last ASCII character leaves nothing for <LEXERR> and flex just stops.
+                rest = re.match(r"[^\n]*", spec[pos + 1:])
+                if pos == len(spec) - 1 and spec[pos].isascii():
+                    return
+                assert rest is not None
+                self.error(spec[pos] + rest.group(), "bad disk syntax")
+                return
+            _total, head, action = best
+            if not action(self, spec[pos:pos + head]):
+                return
+            pos += head
+
+
+def _strip(text: str, delim: str) -> str:
+    """STRIP(delim): drop one trailing ``delim``."""
+    return text[:-1] if text.endswith(delim) else text
+
+
+def _atoi(text: str) -> int:
+    """C atoi: leading white space, a sign, then digits; 0 when there are none."""
+    match = re.match(r"[ \t\n\v\f\r]*([+-]?[0-9]+)", text)
+    return int(match.group(1)) if match else 0
+
+
+def _rule(head: str, trailing: str = "") -> re.Pattern[str]:
+    return re.compile(f"(?P<head>{head}){trailing}")
+
+
+# libxlu_disk_l.l lines 189-293, in order (earlier rules win ties); without the
+# ``trusted`` / ``untrusted`` rules of lines 220-221: the scanner Xen 4.17 ships
+# (the generated libxlu_disk_l.c, committed in the tree and built by Debian) predates
+# them, so to xl 4.17 "trusted" is a positional parameter (libxlutil.so.4.17 agrees).
+_RULES: list[tuple[re.Pattern[str], _Action]] = [
+    (_rule(r"[ \t\n]+", r"(?:[^ \t\n].*)?"), _Lexer.skip),
+    (_rule(r"format=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"cdrom,?"), _Lexer.cdrom),
+    (_rule(r"devtype=cdrom,?"), _Lexer.devtype),
+    (_rule(r"devtype=disk,?"), _Lexer.devtype),
+    (_rule(r"devtype=[^,]*,?"), _Lexer.devtype),
+    (_rule(r"access=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"backend=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"backendtype=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"specification=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"vdev=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"script=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"direct-io-safe,?"), _Lexer.flag),
+    (_rule(r"discard,?"), _Lexer.flag),
+    (_rule(r"no-discard,?"), _Lexer.flag),
+    (_rule(r"colo,?"), _Lexer.flag),
+    (_rule(r"no-colo,?"), _Lexer.flag),
+    (_rule(r"colo-host=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"colo-port=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"colo-export=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"active-disk=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"hidden-disk=[^,]*,?"), _Lexer.keyword),
+    (_rule(r"target=.*"), _Lexer.target),
+    (_rule(r"[a-z][-a-z0-9]*=[^,],?"), _Lexer.unknown),
+    (_rule(r"(?:raw|qcow2?|vhd):", r".*"), _Lexer.format_prefix),
+    (_rule(r"(?:iscsi|e?nbd|drbd):", r".*"), _Lexer.script_prefix),
+    (_rule(r"tapdisk:", r".*"), _Lexer.ignored_prefix),
+    (_rule(r"tap2?:", r".*"), _Lexer.ignored_prefix),
+    (_rule(r"aio:", r".*"), _Lexer.ignored_prefix),
+    (_rule(r"ioemu:", r".*"), _Lexer.ignored_prefix),
+    (_rule(r"file:", r".*"), _Lexer.ignored_prefix),
+    (_rule(r"phy:", r".*"), _Lexer.ignored_prefix),
+    (_rule(r"[a-z][a-z0-9]*:", r"(?:[^a-z0-9].*)?"), _Lexer.bad_prefix),
+    (_rule(r"[^=,]*,|[^=,]+,?"), _Lexer.positional),
+]
+
+
+def xlu_disk_fields(spec: str) -> XluDisk:
+    """The disk xl 4.17's ``xlu_disk_parse`` makes of ``spec``. Raises _Bad."""
+    if "\x00" in spec:
+        raise _Bad("NUL character in the spec")
+    lexer = _Lexer(spec)
+    lexer.run()
+    if lexer.err is not None:
+        raise _Bad(lexer.err)
+    disk = lexer.disk
+    if disk.format is None:
+        disk.format = "raw"
+    if disk.is_cdrom:
+        disk.removable = 1
+        disk.readwrite = 0
+        if not disk.pdev_path:
+            disk.format = "empty"
+    if disk.vdev is None:
+        raise _Bad("no vdev specified")
+    if disk.pdev_path is None and not disk.removable:
+        raise _Bad("no target specified (and device not removable)")
+    return disk
+
+
+def _extra(disk: XluDisk) -> tuple[tuple[str, str | None], ...]:
+    """The options xlsnap keeps as they are, in the order format_disk_spec writes them."""
+    extra: list[tuple[str, str | None]] = []
+    if disk.backend_domname is not None:
+        extra.append(("backend", disk.backend_domname))
+    if disk.specification is not None:
+        extra.append(("specification", disk.specification))
+    for key, member in (("colo-host", "colo_host"), ("colo-export", "colo_export"),
+                        ("active-disk", "active_disk"), ("hidden-disk", "hidden_disk")):
+        if getattr(disk, member) is not None:
+            extra.append((key, getattr(disk, member)))
+    if disk.colo_port:
+        extra.append(("colo-port", str(disk.colo_port)))
+    if disk.direct_io_safe:
+        extra.append(("direct-io-safe", None))
+    for member, yes, no in (("discard", "discard", "no-discard"), ("colo", "colo", "no-colo")):
+        value = getattr(disk, member)
+        if value is not None:
+            extra.append((yes if value else no, None))
+    return tuple(extra)
 
 
 def parse_disk_spec(spec: str) -> DiskSpec:
     """Parse one xl disk spec. Raises ConfigError("bad disk spec '...': why")."""
-    if not spec.strip(_WS):
-        raise ConfigError(f"bad disk spec {quoted(spec)}: it is empty")
     try:
-        return _SpecParser().parse(spec)
+        disk = xlu_disk_fields(spec)
+        # What libxl refuses later, when it creates the domain (libxl_device.c line
+        # 439 "Disk vdev=%s is empty but not cdrom"; an empty vdev has no number).
+        if not disk.vdev:
+            raise _Bad("no vdev (the guest device name, e.g. xvda) given")
+        if not disk.pdev_path and not disk.is_cdrom:
+            raise _Bad("no target given (only a cdrom drive may be empty)")
     except _Bad as why:
         raise ConfigError(f"bad disk spec {quoted(spec)}: {why}") from None
+    assert disk.format is not None
+    return DiskSpec(
+        vdev=disk.vdev,
+        target=disk.pdev_path or None,
+        format=disk.format,
+        access="rw" if disk.readwrite else "ro",
+        devtype="cdrom" if disk.is_cdrom else "disk",
+        backendtype=disk.backend,
+        script=disk.script,
+        extra=_extra(disk),
+        prefix=disk.prefix,
+    )
 
 
 def format_disk_spec(disk: DiskSpec) -> str:
-    """The canonical key=value form of ``disk``, target last (it swallows the rest)."""
+    """The key=value form of ``disk`` that xl reads back to the same disk, target last.
+
+    Values are written as they are (xl keeps their whitespace); ``target=`` swallows
+    the rest but xl drops one trailing comma, so a target ending in ``,`` gets one more.
+    """
     parts = [f"format={disk.format}", f"vdev={disk.vdev}", f"access={disk.access}"]
     if disk.devtype != "disk":
         parts.append(f"devtype={disk.devtype}")
     if disk.backendtype:
         parts.append(f"backendtype={disk.backendtype}")
-    if disk.script:
+    if disk.script is not None:
         parts.append(f"script={disk.script}")
     parts.extend(key if value is None else f"{key}={value}" for key, value in disk.extra)
     if disk.target is not None:
-        parts.append(f"target={disk.target}")
+        if "\n" in disk.target:
+            raise ValueError("xl reads a disk target only up to a newline")
+        parts.append(f"target={disk.target}" + ("," if disk.target.endswith(",") else ""))
     return ", ".join(parts)

@@ -48,13 +48,15 @@ def _bad_path(path: str) -> bool:
 
 
 def _creation_time(cfg: XlConfig) -> int | None:
+    """``creationtime`` read as xl reads a number (``xlu_cfg_get_long``), not negative."""
     setting = cfg.settings.get("creationtime")
     if setting is None:
         return None
-    value = setting.value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_EPOCH:
+    try:
+        value = cfg.get_long("creationtime") if isinstance(setting.value, str) else None
+    except ConfigError:
+        value = None
+    if value is None or not 0 <= value <= _MAX_EPOCH:
         raise cfg.error(setting.line, "creationtime must be whole seconds since the epoch")
     return value
 

@@ -1,39 +1,51 @@
-"""The xl.cfg file syntax (libxlu's grammar), parsed as data: never eval'd.
+"""The xl.cfg file syntax, parsed as data (never eval'd) exactly as Xen 4.17's libxlu does.
 
-Statements are ``KEY = VALUE`` or ``KEY += VALUE``, ended by a newline or ``;``.
-A VALUE is a quoted string (C-like escapes), a number, or a ``[ ... ]`` list of
-those; ``#`` starts a comment. Every setting remembers the source spans of its
-items so that callers can rewrite one item in place (see ``replace_spans``).
+The grammar is libxlu's (``tools/libs/util/libxlu_cfg_l.l`` and ``libxlu_cfg_y.y``):
+statements ``key = value`` or ``key += value`` end at a newline or ``;`` (the last may
+end at the end of the file); keys are ``[a-z][._0-9a-z]*``; a value is a string, a
+number or a ``[ ... ]`` list of values (lists nest, a trailing comma is allowed and
+newlines may follow ``[``, ``,`` and items). Numbers are kept as their text, as xl
+keeps them: ``name = 1397207577`` is the string "1397207577", and ``get_long`` reads
+numbers the way ``xlu_cfg_get_long`` does (``strtol`` base 0: ``0777`` is octal).
+Whitespace is blank and tab only; ``#`` comments run to a newline, which they need;
+anything else (``\\r``, a byte-order mark, ``1.5``, uppercase) is refused, as xl
+refuses it. Every setting remembers the source spans of its items so that callers can
+rewrite one item in place (see ``replace_spans``); ``quote_string`` writes strings that
+libxlu reads back unchanged.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import re
 from typing import NamedTuple
 
 from commands.errors import ConfigError
+from commands.safe_read import read_small_file
 
-Scalar = str | int | float
-Value = Scalar | tuple[Scalar, ...]
+Scalar = str
+Value = str | tuple["Value", ...]
 Span = tuple[int, int]
 
-_IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
-_IDENT_REST = _IDENT_START | frozenset("0123456789.")
-_NUMBER_CHARS = _IDENT_REST  # a number token runs as far as an identifier would
-_SPACE = frozenset(" \t\r\f\v")
-_DIGITS = frozenset("0123456789")
-_INT_RE = re.compile(r"(?:0|[1-9][0-9]*)\Z")
-_HEX_RE = re.compile(r"0[xX][0-9a-fA-F]+\Z")
-_DECIMAL_RE = re.compile(r"(?:0|[1-9][0-9]*)\.[0-9]+\Z")
+# libxlu_cfg_l.l lines 55-80: the tokens, by their first character.
+_IDENT_RE = re.compile(r"[a-z][._0-9a-z]*")
+_NUMBER_RE = re.compile(r"[0-9][0-9a-fx]*")
+_STRING_RE = {'"': re.compile(r'"(?:[^"\\\n]|\\[^\n])*"'),
+              "'": re.compile(r"'(?:[^'\\\n]|\\[^\n])*'")}
+_COMMENT_RE = re.compile(r"#[^\n]*\n")
+_BLANK = frozenset(" \t")
+# libxlu_cfg.c xlu__cfgl_dequote (lines 598-668): the escapes a quoted string may use.
 _SIMPLE_ESCAPES = {
     '"': '"', "'": "'", "\\": "\\", "a": "\a", "b": "\b",
     "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
 }
-_QUOTE_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+_C_SPACE = " \t\n\v\f\r"  # isspace() in the C locale, as strtol/strtoul skip it
+_QUOTE_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\a": "\\a",
+                  "\b": "\\b", "\f": "\\f", "\v": "\\v"}
+_LONG_MIN, _LONG_MAX = -2**63, 2**63 - 1  # xl's long on the 64-bit hosts Xen runs on
 _MESSAGE_LIMIT = 160
-_MAX_NUMBER_LEN = 64
 
 
 def quoted(text: str, limit: int = _MESSAGE_LIMIT) -> str:
@@ -43,13 +55,24 @@ def quoted(text: str, limit: int = _MESSAGE_LIMIT) -> str:
     return repr(text)
 
 
+@functools.lru_cache(maxsize=4)
+def _newlines(text: str) -> list[int]:
+    """Offsets of every newline in ``text`` (a str caches its hash: lookups are cheap)."""
+    return [m.start() for m in re.finditer("\n", text)]
+
+
 class Setting(NamedTuple):
-    """One key's final value, the line of its last statement and its items' spans."""
+    """One key's final value, the line of its last statement, its items' spans and op.
+
+    ``op`` is ``=`` or ``+=`` (of the last statement): xl reads no number from a
+    setting made with ``+=`` (libxlu_cfg.c xlu_cfg_get_bounded_long).
+    """
 
     key: str
     value: Value
     line: int
     items: tuple[Span, ...]
+    op: str = "="
 
 
 class XlConfig(NamedTuple):
@@ -60,35 +83,85 @@ class XlConfig(NamedTuple):
     settings: dict[str, Setting]
 
     def line_of(self, offset: int) -> int:
-        """The 1-based line number holding source offset ``offset``."""
-        return self.text.count("\n", 0, max(0, offset)) + 1
+        """The 1-based line number holding source offset ``offset`` (a bisect, not a scan)."""
+        return bisect.bisect_left(_newlines(self.text), max(0, offset)) + 1
 
     def error(self, line: int, problem: str) -> ConfigError:
         """A ConfigError naming the file and line and quoting that line."""
         return _error(self.path, self.text, line, problem)
 
     def get_str(self, key: str, default: str | None = None) -> str | None:
-        """The string value of ``key``, or ``default`` when it is not set."""
+        """The string value of ``key`` (a number is its text), or ``default`` if unset."""
         setting = self.settings.get(key)
         if setting is None:
             return default
         if not isinstance(setting.value, str):
-            raise self.error(setting.line, f"{key!r} must be a string")
+            raise self.error(setting.line, f"{key!r} is a list but must be a single value")
         return setting.value
 
+    def get_long(self, key: str) -> int | None:
+        """``key`` as xlu_cfg_get_long reads it (strtol base 0), or None when unset."""
+        setting = self.settings.get(key)
+        if setting is None:
+            return None
+        text = self.get_str(key)
+        assert text is not None
+        if setting.op == "+=":
+            raise self.error(setting.line, f"{key!r} is set with '+=': xl reads no number "
+                                           "from it")
+        value = strtol(text)
+        if value is None:
+            raise self.error(setting.line, f"{key!r} is not a valid number: {quoted(text)}")
+        return value
+
     def get_list(self, key: str) -> tuple[str, ...]:
-        """The strings of list ``key``; a single string is a one-item list; unset is ()."""
+        """The strings of list ``key`` as xl reads them; unset is ().
+
+        A single string is no list: xl's ``xlu_cfg_get_list`` refuses it and reads no
+        item (``disk = "..."`` attaches no disk), so it is an error here. xl also stops
+        at the first item that is itself a list (xl_parse.c reads items until
+        ``xlu_cfg_get_listitem`` returns NULL), so a nested list is an error too.
+        """
         setting = self.settings.get(key)
         if setting is None:
             return ()
         if isinstance(setting.value, str):
-            return (setting.value,)
-        if not isinstance(setting.value, tuple):
-            raise self.error(setting.line, f"{key!r} must be a list of strings")
-        for item, (start, _end) in zip(setting.value, setting.items):
+            raise self.error(setting.line,
+                             f"{key!r} is a single string, not a list: xl reads no item "
+                             f"from it (write {key} = [ ... ])")
+        for index, (item, (start, _end)) in enumerate(zip(setting.value, setting.items)):
             if not isinstance(item, str):
-                raise self.error(self.line_of(start), f"items of {key!r} must be strings")
+                raise self.error(self.line_of(start),
+                                 f"item {index + 1} of {key!r} is a list: xl stops reading "
+                                 f"{key!r} there and ignores the items from it on")
         return tuple(str(item) for item in setting.value)
+
+
+def strtol(text: str) -> int | None:
+    """C ``strtol(text, &end, 0)`` of a whole string; None where xl reports an error.
+
+    Leading C white space and a sign are allowed, ``0x`` means hex and a leading ``0``
+    octal; trailing characters, no digits or a value outside ``long`` are errors.
+    """
+    body = text.lstrip(_C_SPACE)
+    sign = 1
+    if body[:1] in ("+", "-"):
+        sign = -1 if body[0] == "-" else 1
+        body = body[1:]
+    if re.fullmatch(r"0[xX][0-9a-fA-F]+", body):
+        digits, base = body[2:], 16
+    elif re.fullmatch(r"0[0-7]*", body):
+        digits, base = body, 8
+    elif re.fullmatch(r"[1-9][0-9]*", body):
+        digits, base = body, 10
+    else:
+        return None
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > 64:  # far beyond a long in any base: ERANGE
+        return None
+    value = int(digits, base)
+    value *= sign
+    return value if _LONG_MIN <= value <= _LONG_MAX else None
 
 
 def _line_text(text: str, line: int) -> str:
@@ -108,17 +181,52 @@ class _Token(NamedTuple):
     kind: str  # ident, string, number, op ('=', '+=', '[', ']', ',', ';'), newline, eof
     start: int
     end: int
-    value: Scalar = ""
+    value: str = ""
+
+
+def dequote(literal: str) -> str:
+    """The value of a quoted string token, as libxlu_cfg.c xlu__cfgl_dequote makes it.
+
+    Raises ValueError for the escapes libxlu refuses. libxlu's numeric escapes do not
+    work as in C: ``\\x`` is always refused (it skips a digit, then wants more than the
+    two it reads), and ``\\NNN`` (first digit 0-7) checks that at least two characters
+    after the first digit read as a base-10 number and then drops them all, writing no
+    character; xl users get exactly that, so this does the same.
+    """
+    out: list[str] = []
+    i, end = 1, len(literal) - 1
+    while i < end:
+        ch = literal[i]
+        i += 1
+        if ch != "\\":
+            out.append(ch)
+            continue
+        esc = literal[i]
+        i += 1
+        if esc in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[esc])
+        elif esc == "x":
+            raise ValueError("libxlu refuses every \\x escape")
+        elif esc in "01234567":
+            numbuf = literal[i:i + 3]  # strncpy(numbuf, p, 3): may take the closing quote
+            match = re.match(r"[ \t\n\v\f\r]*[+-]?[0-9]+", numbuf)
+            if match is None or match.end() < 2:
+                raise ValueError(f"bad octal escape {literal[i - 2:i + 3]!r}")
+            i += match.end()
+        else:
+            raise ValueError(f"invalid escape {literal[i - 2:i]!r}")
+    return "".join(out)
 
 
 class _Parser:
-    """A hand-written scanner and recursive-descent parser for one text."""
+    """libxlu's scanner and grammar for one text: any lexical or syntax error refuses."""
 
     def __init__(self, text: str, path: str) -> None:
         self.text = text
         self.path = path
-        self.pos = 1 if text.startswith("\ufeff") else 0
+        self.pos = 0
         self.line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        self.peeked: _Token | None = None
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self.line_starts, offset)
@@ -126,107 +234,91 @@ class _Parser:
     def fail(self, offset: int, problem: str) -> ConfigError:
         return _error(self.path, self.text, self.line_of(offset), problem)
 
-    # -- scanner -----------------------------------------------------------
+    # -- scanner (libxlu_cfg_l.l) -------------------------------------------
     def next(self) -> _Token:
+        if self.peeked is not None:
+            token, self.peeked = self.peeked, None
+            return token
         return self._scan()
+
+    def peek(self) -> _Token:
+        if self.peeked is None:
+            self.peeked = self._scan()
+        return self.peeked
 
     def _scan(self) -> _Token:
         text, n = self.text, len(self.text)
-        while self.pos < n:
-            ch = text[self.pos]
-            if ch in _SPACE:
-                self.pos += 1
-            elif ch == "#":
-                end = text.find("\n", self.pos)
-                self.pos = n if end < 0 else end
-            else:
-                break
+        while self.pos < n and text[self.pos] in _BLANK:
+            self.pos += 1
         start = self.pos
         if start >= n:
             return _Token("eof", n, n)
         ch = text[start]
+        match: re.Match[str] | None = None
         if ch == "\n":
             self.pos += 1
             return _Token("newline", start, start + 1)
-        if ch == "+" and text.startswith("+=", start):
+        if ch == "#":
+            match = _COMMENT_RE.match(text, start)
+            if match is None:
+                return self._lexical_error(start, "comment at the end of the file without a "
+                                                  "newline (xl's lexer needs one)")
+            self.pos = match.end()
+            return _Token("newline", start, match.end())
+        if text.startswith("+=", start):
             self.pos += 2
             return _Token("op", start, start + 2, "+=")
         if ch in "=[],;":
             self.pos += 1
             return _Token("op", start, start + 1, ch)
-        if ch in "\"'":
+        if ch in _STRING_RE:
             return self._string(start)
-        if ch in _DIGITS:
-            return self._number(start)
-        if ch in _IDENT_START:
-            end = start + 1
-            while end < n and text[end] in _IDENT_REST:
-                end += 1
-            self.pos = end
-            return _Token("ident", start, end, text[start:end])
-        raise self.fail(start, f"unexpected character {ch!r}")
+        for kind, regex in (("number", _NUMBER_RE), ("ident", _IDENT_RE)):
+            match = regex.match(text, start)
+            if match:
+                self.pos = match.end()
+                return _Token(kind, start, match.end(), match.group())
+        return self._lexical_error(start, self._lexical(ch))
 
-    def _number(self, start: int) -> _Token:
-        text, end = self.text, start
-        while end < len(text) and text[end] in _NUMBER_CHARS:
-            end += 1
-        self.pos = end
-        word = text[start:end]
-        value: Scalar
-        if len(word) > _MAX_NUMBER_LEN:
-            raise self.fail(start, f"number {quoted(word, 24)} is too long")
-        if _INT_RE.match(word):
-            value = int(word)
-        elif _HEX_RE.match(word):
-            value = int(word, 16)
-        elif _DECIMAL_RE.match(word):
-            value = float(word)
-        elif re.match(r"0[0-9]+\Z", word):
-            raise self.fail(start, f"ambiguous number {word!r} (xl reads a leading 0 as octal)")
-        else:
-            raise self.fail(start, f"bad number {word!r}")
-        return _Token("number", start, end, value)
+    def _lexical_error(self, start: int, problem: str) -> _Token:
+        """libxlu's ``.`` rule: an error, unless it is the text's last character.
+
+        The rule enters the ``lexerr`` state, whose rules report the error when they
+        match what follows; at the end of the input nothing follows and flex stops
+        without a report, so xl ignores one stray last byte (``a = 1 #``); a non-ASCII
+        character is several bytes in UTF-8, and the rest of it is reported.
+        """
+        if start == len(self.text) - 1 and self.text[start].isascii():
+            self.pos = len(self.text)
+            return _Token("eof", self.pos, self.pos)
+        raise self.fail(start, problem)
+
+    @staticmethod
+    def _lexical(ch: str) -> str:
+        if ch == "\r":
+            return "carriage return (xl's lexer refuses DOS line ends)"
+        if ch == "\ufeff":
+            return "byte-order mark (xl's lexer refuses it)"
+        if ch.isupper() or ch == "_":
+            return f"unexpected character {ch!r} (xl's names are [a-z][._0-9a-z]*)"
+        if ch == ".":
+            return "unexpected '.' (xl has no decimal numbers; quote the value)"
+        return f"unexpected character {ch!r}"
 
     def _string(self, start: int) -> _Token:
-        text, n, quote = self.text, len(self.text), self.text[start]
-        out: list[str] = []
-        i = start + 1
-        while True:
-            if i >= n or text[i] == "\n":
-                raise self.fail(start, "unterminated string")
-            ch = text[i]
-            if ch == quote:
-                self.pos = i + 1
-                return _Token("string", start, i + 1, "".join(out))
-            if ch != "\\":
-                out.append(ch)
-                i += 1
-                continue
-            if i + 1 >= n or text[i + 1] == "\n":
-                raise self.fail(start, "unterminated string")
-            esc = text[i + 1]
-            if esc in _SIMPLE_ESCAPES:
-                out.append(_SIMPLE_ESCAPES[esc])
-                i += 2
-            elif esc == "x":
-                digits = text[i + 2:i + 4]
-                if len(digits) != 2 or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                    raise self.fail(i, "\\x needs two hex digits in string")
-                out.append(chr(int(digits, 16)))
-                i += 4
-            elif esc in "01234567":
-                j = i + 1
-                while j < i + 4 and j < n and text[j] in "01234567":
-                    j += 1
-                code = int(text[i + 1:j], 8)
-                if code > 0o377:
-                    raise self.fail(i, f"octal escape {text[i:j]!r} is out of range in string")
-                out.append(chr(code))
-                i = j
-            else:
-                raise self.fail(i, f"invalid escape {text[i:i + 2]!r} in string")
+        match = _STRING_RE[self.text[start]].match(self.text, start)
+        if match is None:
+            return self._lexical_error(start, "unterminated string (a string ends on its line)")
+        if "\x00" in match.group():
+            raise self.fail(start, "NUL character in string")
+        try:
+            value = dequote(match.group())
+        except ValueError as why:
+            raise self.fail(start, f"{why} in string") from None
+        self.pos = match.end()
+        return _Token("string", start, match.end(), value)
 
-    # -- grammar -----------------------------------------------------------
+    # -- grammar (libxlu_cfg_y.y) -------------------------------------------
     def parse(self) -> dict[str, Setting]:
         settings: dict[str, Setting] = {}
         while True:
@@ -238,7 +330,7 @@ class _Parser:
             if token.kind != "ident":
                 raise self.fail(token.start,
                                 f"expected a setting name, found {self._describe(token)}")
-            key = str(token.value)
+            key = token.value
             op = self.next()
             if op.kind != "op" or op.value not in ("=", "+="):
                 raise self.fail(op.start, f"expected '=' after {key!r}, found {self._describe(op)}")
@@ -251,17 +343,15 @@ class _Parser:
             old = settings.get(key)
             if op.value == "+=" and old is not None:
                 value, items = self._add(old, value, items, token.start)
-            settings[key] = Setting(key, value, line, items)
+            settings[key] = Setting(key, value, line, items, op.value)
 
     def _add(self, old: Setting, value: Value, items: tuple[Span, ...],
              at: int) -> tuple[Value, tuple[Span, ...]]:
-        """``old += value``: strings concatenate, lists extend; nothing else adds."""
+        """``old += value``: strings concatenate, lists extend (xlu__cfg_concat_vals)."""
         if isinstance(old.value, tuple) and isinstance(value, tuple):
             return old.value + value, old.items + items
         if isinstance(old.value, str) and isinstance(value, str):
             return old.value + value, old.items + items
-        if isinstance(old.value, (int, float)) or isinstance(value, (int, float)):
-            raise self.fail(at, f"cannot use += with numbers for {old.key!r}")
         raise self.fail(at, f"cannot add a list to a string or a string to a list for {old.key!r}")
 
     def _value(self, key: str) -> tuple[Value, tuple[Span, ...]]:
@@ -269,13 +359,15 @@ class _Parser:
         if token.kind in ("string", "number"):
             return token.value, ((token.start, token.end),)
         if token.kind == "op" and token.value == "[":
-            return self._list(token)
+            value, spans, _end = self._list(token)
+            return value, spans
         if token.kind in ("newline", "eof") or (token.kind == "op" and token.value == ";"):
             raise self.fail(token.start, f"missing value for {key!r}")
         raise self.fail(token.start, f"expected a value for {key!r}, found {self._describe(token)}")
 
-    def _list(self, opener: _Token) -> tuple[Value, tuple[Span, ...]]:
-        values: list[Scalar] = []
+    def _list(self, opener: _Token) -> tuple[tuple[Value, ...], tuple[Span, ...], int]:
+        """``'[' nlok valuelist ']'``: the items, their spans and the offset after ']'."""
+        values: list[Value] = []
         spans: list[Span] = []
         expect_item = True
         while True:
@@ -285,7 +377,7 @@ class _Parser:
             if token.kind == "eof":
                 raise self.fail(opener.start, "unterminated list (no closing ']')")
             if token.kind == "op" and token.value == "]":
-                return tuple(values), tuple(spans)
+                return tuple(values), tuple(spans), token.end
             if expect_item:
                 if token.kind in ("string", "number"):
                     values.append(token.value)
@@ -293,7 +385,11 @@ class _Parser:
                     expect_item = False
                     continue
                 if token.kind == "op" and token.value == "[":
-                    raise self.fail(token.start, "nested lists are not supported")
+                    inner, _spans, end = self._list(token)
+                    values.append(inner)
+                    spans.append((token.start, end))
+                    expect_item = False
+                    continue
                 raise self.fail(token.start, f"expected a list item, found {self._describe(token)}")
             if token.kind == "op" and token.value == ",":
                 expect_item = True
@@ -320,15 +416,7 @@ def parse_xl_cfg(text: str, path: str = "<config>") -> XlConfig:
 def load_xl_cfg(path: str | os.PathLike[str]) -> XlConfig:
     """Read and parse the UTF-8 xl.cfg file at ``path``. Raises ConfigError."""
     name = os.fsdecode(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {name}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {name}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # e.g. an embedded NUL byte in the path
-        raise ConfigError(f"cannot read config file {quoted(name)}: {exc}") from None
+    data = read_small_file(path)  # a regular file, bounded (commands.safe_read)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -339,17 +427,22 @@ def load_xl_cfg(path: str | os.PathLike[str]) -> XlConfig:
 
 
 def quote_string(value: str, quote: str = '"') -> str:
-    """A string literal that ``parse_xl_cfg`` reads back as ``value``."""
+    """A string literal that libxlu (and ``parse_xl_cfg``) reads back as ``value``.
+
+    Only the escapes libxlu decodes as C does are written (``\\\\``, the quote and
+    ``\\n \\t \\r \\a \\b \\f \\v``); other characters go in as they are, which the
+    lexer allows. libxlu's ``\\x`` and octal escapes never are (see ``dequote``).
+    """
     if quote not in ('"', "'"):
         raise ValueError(f"quote must be ' or \", not {quote!r}")
+    if "\x00" in value:
+        raise ValueError("an xl.cfg string cannot hold a NUL character")
     out = [quote]
     for ch in value:
         if ch in _QUOTE_ESCAPES:
             out.append(_QUOTE_ESCAPES[ch])
         elif ch == quote:
             out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
         else:
             out.append(ch)
     out.append(quote)

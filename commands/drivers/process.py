@@ -27,6 +27,10 @@ class ProcessResult:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    def error_line(self) -> str:
+        """stderr's first non-empty line: what a message shows (the ledger keeps it all)."""
+        return next((line.strip() for line in self.stderr.splitlines() if line.strip()), "")
+
     def summary(self) -> dict[str, object]:
         """The part worth recording in the ledger (stderr cut to 2 KiB)."""
         return {

@@ -81,6 +81,15 @@ class QemuImg:
             tags=tags,
         )
 
+    def chain_bottom(self, path: str) -> str:
+        """The image at the bottom of ``path``'s backing chain (``path`` itself if none).
+
+        Read with ``-U``: the chain may belong to a running domain.
+        """
+        result = self._run("info", "-U", "--backing-chain", "--output=json", path)
+        chain = json.loads(result.stdout)
+        return str(chain[-1].get("filename", path)) if chain else path
+
     def _check_not_open(self, argv: list[str], path: str) -> None:
         """Refuse to write an image another process has open: QEMU's lock does not show
         a Xen qdisk backend's (``locking=off``), so look for it (``open_files.holders``)."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from commands.drivers.qmp_channel import DEFAULT_CONNECT_TIMEOUT, QmpChannel
 from commands.drivers.qmp_errors import (
+    AmbiguousTag,
     QmpBusy,
     QmpError,
     QmpJobFailed,
@@ -70,6 +71,7 @@ class BlockDevice(NamedTuple):
     backing_file: str | None
     snapshots: tuple[str, ...]
     qdev: str = ""
+    snapshot_ids: tuple[str, ...] = ()   # the qcow2 ID of each of ``snapshots``, same order
 
     @property
     def qmp_id(self) -> str:
@@ -183,7 +185,16 @@ class Qmp:
 
     def snapshot_load(self, tag: str, vmstate: str, devices: Sequence[str],
                       timeout: float = DEFAULT_JOB_TIMEOUT) -> None:
-        """Load ``tag``; on failure QEMU leaves the VM stopped (``restore-vm``): cont it."""
+        """Load ``tag``; on failure QEMU leaves the VM stopped (``restore-vm``): cont it.
+
+        Refused (``AmbiguousTag``) when ``tag`` is also the ID of another snapshot on one
+        of ``devices``: QEMU would load that one instead.
+        """
+        clashes = tag_clashes(self.query_block(), tag, devices)
+        if clashes:
+            raise AmbiguousTag(f"snapshot tag {tag!r} is also the ID of another snapshot "
+                               f"({'; '.join(clashes)}); snapshot-load would load that one",
+                               "AmbiguousTag", "snapshot-load", {"tag": tag})
         self._job("snapshot-load", {"tag": tag, "vmstate": vmstate,
                                     "devices": list(devices)}, timeout)
 
@@ -376,6 +387,22 @@ async def _find_job(s: _Session, job_id: str) -> dict[str, Any] | None:
     return next((j for j in jobs if j.get("id") == job_id), None)
 
 
+def tag_clashes(devices: Sequence[BlockDevice], tag: str, wanted: Sequence[str]) -> list[str]:
+    """Where ``tag`` names one snapshot but is the ID of another, on the ``wanted`` disks.
+
+    Each clash reads ``NODE: ID TAG is NAME``. Commands that find a snapshot by ID
+    before name (``snapshot-load``, ``-loadvm``) would pick that other snapshot there.
+    """
+    clashes = []
+    for dev in devices:
+        if dev.device not in wanted and dev.node_name not in wanted:
+            continue
+        for sid, name in zip(dev.snapshot_ids, dev.snapshots):
+            if sid == tag and name != tag:
+                clashes.append(f"{dev.node_name or dev.device}: ID {sid} is {name!r}")
+    return clashes
+
+
 def _block_device(raw: dict[str, Any]) -> BlockDevice:
     ins = raw["inserted"]
     image = ins.get("image") or {}
@@ -386,4 +413,5 @@ def _block_device(raw: dict[str, Any]) -> BlockDevice:
         backing_file=image.get("full-backing-filename") or image.get("backing-filename"),
         snapshots=tuple(str(s["name"]) for s in image.get("snapshots", [])),
         qdev=str(raw.get("qdev", "")),
+        snapshot_ids=tuple(str(s.get("id", "")) for s in image.get("snapshots", [])),
     )

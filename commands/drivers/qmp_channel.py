@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import signal
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
+
+#: Signals held while QEMU is being talked to: an interrupt waits for the conversation's
+#: end (QEMU goes on with a command whether or not anyone waits for its answer).
+HELD = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 class QmpChannel:
@@ -64,12 +69,20 @@ class QmpChannel:
         self._ending = True
 
     def run(self, steps: Callable[[QMPClient], Awaitable[T]], total: float) -> T:
-        """Run ``steps`` on a connected client within ``total`` seconds (holding ``guard``,
-        if any, from before the connect until after the disconnect)."""
-        if self.guard is None:
-            return self._run(steps, total)
-        with self.guard():
-            return self._run(steps, total)
+        """Run ``steps`` on a connected client within ``total`` seconds.
+
+        ``guard`` (libxl's QMP lock), if any, is held from before the connect until after
+        the disconnect; waiting for it can be interrupted. SIGINT and SIGTERM are held
+        while QEMU is talked to: one that arrives is delivered (as ``KeyboardInterrupt``)
+        when QEMU has answered or the time is up, never in the middle of a command whose
+        outcome would then be unknown.
+        """
+        with self.guard() if self.guard is not None else contextlib.nullcontext():
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
+            try:
+                return self._run(steps, total)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def _run(self, steps: Callable[[QMPClient], Awaitable[T]], total: float) -> T:
         import asyncio

@@ -42,5 +42,14 @@ class QmpMigrationFailed(QmpError):
     """A migration (to or from a file) ended in status ``failed`` or ``cancelled``."""
 
 
+class AmbiguousTag(QmpError):
+    """A tag QEMU would resolve to another snapshot: it is also that snapshot's ID.
+
+    ``snapshot-load`` finds a disk's snapshot by ID first, then by name (qcow2's
+    ``find_snapshot_by_id_or_name``), and takes no ID of its own: a snapshot named ``1``
+    cannot be loaded while another snapshot on the same disk has the ID ``1``.
+    """
+
+
 class UnsafePath(ValueError):
     """A path QEMU would be given that is not absolute."""

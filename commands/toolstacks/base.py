@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from commands.config.disk_spec import DiskSpec
-from commands.domains import DiskEntry, Domain, load_domain, name_uuid
+from commands.domains import DiskEntry, Domain, load_domain, name_uuid, normal_uuid
 from commands.drivers.qmp import BlockDevice
 from commands.errors import ConfigError, UsageError
 
@@ -81,7 +81,7 @@ class Toolstack(Protocol):
 
 def config_domain(config_dir: Path, name: str) -> Domain | None:
     """The domain's xl.cfg description if ``<config_dir>/<name>.cfg`` exists."""
-    if not (config_dir / f"{name}.cfg").exists():
+    if not os.path.lexists(config_dir / f"{name}.cfg"):
         return None
     return load_domain(config_dir, name)
 
@@ -111,8 +111,9 @@ def live_domain(name: str, live_uuid: str | None, disks: list[DiskSpec],
         return Domain(name=name, uuid=config.uuid, uuid_declared=config.uuid_declared,
                       config_path=config.config_path, config=config.config,
                       disks=tuple(entries))
-    declared = bool(live_uuid) and not _null_uuid(live_uuid or "")
-    return Domain(name=name, uuid=(live_uuid or "").lower() if declared else name_uuid(name),
+    normal = normal_uuid(live_uuid or "")
+    declared = normal is not None and not _null_uuid(normal)
+    return Domain(name=name, uuid=normal if normal and declared else name_uuid(name),
                   uuid_declared=declared, config_path=None, config=None,
                   disks=tuple(DiskEntry(spec, None) for spec in disks))
 

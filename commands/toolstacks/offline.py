@@ -5,6 +5,7 @@ Its disks are handled with qemu-img; it has no memory state to save or restore.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from commands.domains import check_domain_name, load_domain
@@ -22,7 +23,7 @@ class OfflineToolstack:
     def resolve(self, name: str) -> Target:
         check_domain_name(name)
         path = self.config_dir / f"{name}.cfg"
-        if not path.exists():
+        if not os.path.lexists(path):
             raise NotReached(f"no config file {path}")
         return Target(load_domain(self.config_dir, name), self.name,
                       reason=f"stopped domain, config {path}")

@@ -101,7 +101,7 @@ def test_snapshot_load_restores_disk_content(qemu_vms: VmFactory) -> None:
     assert qmp.query_status().status == "running"
     assert [e["execute"] for e in qmp.log] == [
         "snapshot-save", "query-jobs", "job-dismiss",
-        "snapshot-load", "query-jobs", "job-dismiss", "query-status"]
+        "query-block", "snapshot-load", "query-jobs", "job-dismiss", "query-status"]
     assert qmp.execute("query-jobs") == []
 
 

@@ -5,7 +5,8 @@ Models: real qemu-img's failure shape (exit 1, ``qemu-img: ...`` on stderr). Rul
 from ``XLSNAP_TEST_FAIL``, a JSON list of rules; a rule is a list of substrings that
 must all occur in the argv, optionally limited by ``"#N"`` (fail only the N-th
 matching call, counted in the file named by ``XLSNAP_TEST_FAIL_COUNTER``) or
-``"#sleep=S"`` (hang S seconds first, as a stuck tool does, then fail).
+``"#sleep=S"`` (hang S seconds first, as a stuck tool does, then fail), and ``"#pass"``
+(after the sleep, run the real one: a slow tool that succeeds).
 Everything else is handed to the real ``qemu-img`` unchanged.
 """
 
@@ -40,6 +41,8 @@ def main() -> None:
             for part in rule:
                 if part.startswith("#sleep="):
                     time.sleep(float(part[len("#sleep="):]))
+            if "#pass" in rule:
+                break
             print(f"qemu-img: injected failure for: {' '.join(argv)}", file=sys.stderr)
             sys.exit(1)
     real = os.environ.get("XLSNAP_REAL_QEMU_IMG", "/usr/bin/qemu-img")

@@ -76,7 +76,7 @@ def test_delete_failing_midway_marks_snapshot_incomplete_then_finishes(scratch: 
     assert xlsnap("snapshot-create", "-n", "s1", "web").code == 0
     env = failing_env(scratch, ["snapshot -d", str(scratch.disk_b)])
     run = xlsnap("snapshot-delete", "-n", "s1", "web", env=env)
-    assert run.code == 1 and "incomplete" in run.err
+    assert run.code == 3 and "incomplete" in run.err  # part-way: not "nothing changed"
     assert tags(scratch.disk_a) == [] and tags(scratch.disk_b) == ["s1"]
     assert "(incomplete)" in xlsnap("snapshot-list", "web").out
     assert xlsnap("snapshot-revert", "-n", "s1", "web").code == 2
@@ -89,7 +89,7 @@ def test_failed_undo_leaves_operation_in_flight_and_blocks_others(scratch: Scrat
     env = failing_env(scratch, ["snapshot -c", str(scratch.disk_b)],
                       ["snapshot -d", str(scratch.disk_a)])
     run = xlsnap("snapshot-create", "-n", "s1", "web", env=env)
-    assert run.code == 1 and "xlsnap recover web" in run.err
+    assert run.code == 3 and "xlsnap recover web" in run.err  # the undo failed
     blocked = xlsnap("snapshot-create", "-n", "s2", "web")
     assert blocked.code == 3
     assert "in flight" in blocked.err and "create 's1'" in blocked.err

@@ -24,10 +24,11 @@ def test_create_tags_every_writable_disk_and_writes_metadata(scratch: Scratch, x
     assert tags(scratch.disk_a) == ["s1"]
     assert tags(scratch.disk_b) == ["s1"]
     meta = json.loads((scratch.domain_dir / "snapshotdata-s1.libxl-json").read_text())
-    assert meta["name"] == "s1" and meta["type"] == "internal" and meta["memory"] == "no"
+    assert meta["name"] == "s1" and meta["type"] == "internal" and meta["memory"] == ""
     assert meta["shutdown"] is True and meta["running"] is False
-    assert [(d["device"], d["file"]) for d in meta["disks"]] == [
-        ("xvda", str(scratch.disk_a)), ("xvdb", str(scratch.disk_b))]
+    assert [(d["device"], d["name"], d["file"], d["path"], d["type"]) for d in meta["disks"]] == [
+        ("xvda", "s1", "", str(scratch.disk_a), "internal"),
+        ("xvdb", "s1", "", str(scratch.disk_b), "internal")]
     assert list_json(xlsnap)[0]["current"] is True
 
 
@@ -175,3 +176,24 @@ def test_history_names_actor_operation_and_commands(scratch: Scratch, xlsnap) ->
     assert len({r["operation_id"] for r in rows[1:]}) == 1
     text = xlsnap("history", "web").out
     assert "qemu-img snapshot -c s1" in text
+
+
+def test_default_overlay_names_come_from_the_chains_base_and_do_not_grow(
+        scratch: Scratch, xlsnap) -> None:
+    names = [f"e{k}-" + "x" * 57 for k in range(1, 7)]      # 60 characters each
+    for k, name in enumerate(names):
+        top = {d.spec.vdev: d.spec.target for d in load_domain(scratch.config_dir, "web").disks}
+        write_pattern(top["xvda"], 0x10 + k)          # the guest writes to the top image
+        cfg = scratch.root / "ext.cfg"
+        cfg.write_text(f'name="{name}"\ntype="external"\n')
+        run = xlsnap("snapshot-create", "web", str(cfg))
+        assert run.code == 0, run.err
+    tops = {d.spec.vdev: d.spec.target for d in load_domain(scratch.config_dir, "web").disks}
+    assert tops["xvda"] == str(scratch.images / f"a.{names[-1]}.qcow2")
+    for k, name in enumerate(names):
+        overlay = scratch.images / f"a.{name}.qcow2"
+        assert overlay.exists()
+        # each overlay's backing file holds the guest's data as it was at that snapshot
+        backing = image_info(overlay)["full-backing-filename"]
+        assert read_pattern(backing, 0x10 + k)
+    assert read_pattern(tops["xvda"], 0x15)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, Scratch, qemu_img, tags
+from tests.conftest import REPO, Scratch, qemu_img, read_pattern, tags, write_pattern
 
 FAKE = str(REPO / "tests" / "fakes" / "failing_qemu_img.py")
 
@@ -68,18 +68,35 @@ def test_check_reports_hand_made_and_missing_tags(scratch: Scratch, xlsnap) -> N
 
 
 def test_adopted_tag_can_be_listed_reverted_and_deleted(scratch: Scratch, xlsnap) -> None:
-    qemu_img("snapshot", "-c", "manual", str(scratch.disk_a))
+    write_pattern(scratch.disk_a, 0x41)
+    write_pattern(scratch.disk_b, 0x42)
+    for disk in (scratch.disk_a, scratch.disk_b):
+        qemu_img("snapshot", "-c", "manual", str(disk))
+    write_pattern(scratch.disk_a, 0x51)
+    write_pattern(scratch.disk_b, 0x52)
     run = xlsnap("adopt", "web", "manual")
     assert run.code == 0, run.err
     assert xlsnap("check", "web").code == 0
     record = json.loads(xlsnap("snapshot-list", "-l", "web", "manual").out)
-    assert record["adopted"] is True and [d["device"] for d in record["disks"]] == ["xvda"]
+    assert record["adopted"] is True
+    assert [d["device"] for d in record["disks"]] == ["xvda", "xvdb"]
     history = json.loads(xlsnap("history", "--json", "web").out)
     assert any(e["event"] == "OperationStarted" and e["data"]["kind"] == "adopt"
                for e in history)
     assert xlsnap("snapshot-revert", "-n", "manual", "web").code == 0
+    assert read_pattern(scratch.disk_a, 0x41) and read_pattern(scratch.disk_b, 0x42)
     assert xlsnap("snapshot-delete", "-n", "manual", "web").code == 0
-    assert tags(scratch.disk_a) == []
+    assert tags(scratch.disk_a) == [] and tags(scratch.disk_b) == []
+
+
+def test_adopt_of_a_tag_on_some_disks_only_is_refused(scratch: Scratch, xlsnap) -> None:
+    write_pattern(scratch.disk_b, 0x42)
+    qemu_img("snapshot", "-c", "manual", str(scratch.disk_a))
+    run = xlsnap("adopt", "web", "manual")
+    assert run.code == 2 and "not on xvdb" in run.err, run.err
+    assert not scratch.ledger.exists() or "manual" not in xlsnap("snapshot-list", "web").out
+    assert tags(scratch.disk_a) == ["manual"] and tags(scratch.disk_b) == []
+    assert read_pattern(scratch.disk_b, 0x42)
 
 
 def test_adopt_refuses_unknown_tags_and_taken_names(scratch: Scratch, xlsnap) -> None:
@@ -96,7 +113,7 @@ def test_an_image_locked_by_another_process_fails_cleanly(scratch: Scratch, xlsn
         run = xlsnap("snapshot-create", "-n", "s1", "web")
     finally:
         holder.communicate(b"quit\n", timeout=30)
-    assert run.code == 1 and "another process" in run.err and "undone" in run.err
+    assert run.code == 1 and "lock" in run.err and "undone" in run.err
     assert tags(scratch.disk_a) == [] and tags(scratch.disk_b) == []
     assert json.loads(xlsnap("snapshot-list", "--json", "web").out) == []
 

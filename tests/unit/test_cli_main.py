@@ -17,7 +17,7 @@ def test_value_options_are_the_global_options_that_take_a_value() -> None:
     valued = {name for p in options if not p.is_flag for name in p.opts + p.secondary_opts}
     flags = {name for p in options if p.is_flag for name in p.opts + p.secondary_opts}
     assert valued == main.VALUE_OPTIONS
-    assert flags == {"-v", "--verbose"}
+    assert flags == main.FLAG_OPTIONS
 
 
 def test_each_module_registers_the_command_it_is_listed_under() -> None:

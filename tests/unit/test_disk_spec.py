@@ -81,9 +81,22 @@ def test_every_format_is_accepted(fmt: str) -> None:
     assert parse_disk_spec(f"/x.img,{fmt},xvda").format == fmt
 
 
-def test_whitespace_around_items_is_stripped() -> None:
-    spec = "  /var/lib/xen/web.qcow2 , qcow2 ,\txvda , rw  "
-    assert parse_disk_spec(spec) == DiskSpec(vdev="xvda", target="/var/lib/xen/web.qcow2", format="qcow2")
+def test_whitespace_before_items_is_skipped_and_after_them_kept_as_xl_does() -> None:
+    spec = "  /var/lib/xen/web.qcow2, qcow2,\txvda , rw"
+    assert parse_disk_spec(spec) == DiskSpec(vdev="xvda ", target="/var/lib/xen/web.qcow2",
+                                             format="qcow2")
+    assert parse_disk_spec("vdev=xvda,target=/x/y  ").target == "/x/y  "
+
+
+def test_spaces_around_equals_are_refused_as_xl_refuses_them() -> None:
+    assert bad("format = raw, vdev=xvda, target=/x").startswith("bad disk syntax")
+    assert bad("vdev =xvda, target=/x").startswith("bad disk syntax")
+
+
+def test_one_trailing_comma_after_target_is_dropped() -> None:
+    assert parse_disk_spec("vdev=xvda, target=/x/y,").target == "/x/y"
+    assert parse_disk_spec("vdev=xvda, target=/x/y,,").target == "/x/y,"
+    assert format_disk_spec(DiskSpec("xvda", "/x/y,")).endswith("target=/x/y,,")
 
 
 def test_keys_before_positionals_fill_the_positional_slots() -> None:
@@ -112,8 +125,8 @@ def test_phy_prefix_is_stripped_and_recorded() -> None:
     assert disk == DiskSpec(vdev="xvda", target="/dev/vg0/web", prefix="phy:")
 
 
-def test_whitespace_after_a_prefix_is_stripped() -> None:
-    assert parse_disk_spec("phy: /dev/vg0/web ,xvda").target == "/dev/vg0/web"
+def test_whitespace_after_a_prefix_is_skipped_but_trailing_kept() -> None:
+    assert parse_disk_spec("phy: /dev/vg0/web ,xvda").target == "/dev/vg0/web "
 
 
 def test_a_prefix_skips_the_positional_format_slot_like_xm() -> None:
@@ -132,7 +145,7 @@ def test_qcow2_prefix_sets_the_format() -> None:
     assert (disk.target, disk.format, disk.prefix) == ("/x.qcow2", "qcow2", "qcow2:")
 
 
-@pytest.mark.parametrize("fmt", ["raw", "qcow", "qcow2", "vhd", "qed"])
+@pytest.mark.parametrize("fmt", ["raw", "qcow", "qcow2", "vhd"])
 def test_format_prefix_after_tap(fmt: str) -> None:
     disk = parse_disk_spec(f"tap:{fmt}:/x.img,xvda,w")
     assert (disk.target, disk.format, disk.prefix) == ("/x.img", fmt, f"tap:{fmt}:")
@@ -148,7 +161,8 @@ def test_colon_word_that_is_not_a_prefix_stays_in_the_target() -> None:
 
 
 def test_unknown_prefix_is_an_error() -> None:
-    assert bad("foo:/x.img,xvda,w") == "unknown disk prefix 'foo:'"
+    assert bad("foo:/x.img,xvda,w") == "unknown deprecated disk prefix near 'foo:'"
+    assert "unknown deprecated disk prefix" in bad("qed:/x.img,xvda,w")
 
 
 def test_prefix_format_conflicting_with_format_key() -> None:
@@ -181,20 +195,40 @@ def test_backendtype_and_script() -> None:
 
 
 def test_extra_options_are_kept_in_canonical_order() -> None:
-    one = parse_disk_spec("direct-io-safe,discard,/x,,xvda,backend=drv,specification=virtio,trusted")
-    two = parse_disk_spec("trusted,specification=virtio,backend=drv,discard,direct-io-safe,/x,,xvda")
+    one = parse_disk_spec("direct-io-safe,discard,/x,,xvda,backend=drv,specification=virtio")
+    two = parse_disk_spec("specification=virtio,backend=drv,discard,direct-io-safe,/x,,xvda")
     assert one == two
-    assert one.extra == (("backend", "drv"), ("specification", "virtio"), ("discard", None),
-                         ("direct-io-safe", None), ("trusted", None))
+    assert one.extra == (("backend", "drv"), ("specification", "virtio"),
+                         ("direct-io-safe", None), ("discard", None))
 
 
-def test_grant_usage_and_no_discard_and_untrusted() -> None:
-    disk = parse_disk_spec("/x,,xvda,grant_usage=1,no-discard,untrusted")
-    assert disk.extra == (("grant_usage", "1"), ("no-discard", None), ("untrusted", None))
+def test_the_last_of_contradictory_flags_wins() -> None:
+    assert parse_disk_spec("/x,,xvda,discard,no-discard").extra == (("no-discard", None),)
+    assert parse_disk_spec("/x,,xvda,no-discard,discard").extra == (("discard", None),)
+    assert parse_disk_spec("/x,,xvda,colo,no-colo").extra == (("no-colo", None),)
+
+
+def test_colo_options_are_accepted_and_kept() -> None:
+    disk = parse_disk_spec("vdev=hda,colo,colo-host=10.0.0.2,colo-port=9000,colo-export=e,"
+                           "active-disk=/a,hidden-disk=/h,target=/x")
+    assert disk.extra == (("colo-host", "10.0.0.2"), ("colo-export", "e"), ("active-disk", "/a"),
+                          ("hidden-disk", "/h"), ("colo-port", "9000"), ("colo", None))
+    assert parse_disk_spec(format_disk_spec(disk)) == disk
+
+
+def test_trusted_is_a_positional_parameter_to_xl_4_17() -> None:
+    # xl 4.17's generated scanner has no trusted/untrusted rules (libxlutil.so agrees)
+    assert "unknown value for format near 'trusted'" in bad("/x,trusted,xvda")
+    assert "near 'grant_usage'" in bad("/x,,xvda,grant_usage=1")  # a 4.18 key
+    assert bad("/x,,xvda,rw  ") == "unknown value for access near 'rw  '"
 
 
 def test_repeating_the_same_value_is_allowed() -> None:
-    assert parse_disk_spec("/dev/vg/guest,raw,hda,format=raw,vdev=hda") == GUEST
+    assert parse_disk_spec("/dev/vg/guest,raw,hda,format=raw") == GUEST
+
+
+def test_an_empty_value_may_be_given_again() -> None:
+    assert parse_disk_spec("vdev=,vdev=hda,target=/dev/vg/guest") == GUEST
 
 
 # -- format_disk_spec ---------------------------------------------------------------------
@@ -217,7 +251,7 @@ def test_format_disk_spec_canonical_form_with_target_last() -> None:
     "/root/image.iso,,hdc,cdrom",
     ",hdc:cdrom,r",
     "iscsi:iqn.x:y,xvda,w",
-    "vdev=xvda, discard, backend=drv, grant_usage=0, backendtype=qdisk, target=/a, b=c",
+    "vdev=xvda, discard, backend=drv, backendtype=qdisk, target=/a, b=c",
 ])
 def test_format_disk_spec_round_trips_dropping_the_prefix(spec: str) -> None:
     disk = parse_disk_spec(spec)
@@ -234,49 +268,50 @@ def test_spec_without_vdev_is_an_error() -> None:
 
 def test_empty_target_is_only_for_a_cdrom() -> None:
     assert bad(",raw,xvda") == "no target given (only a cdrom drive may be empty)"
-    assert bad("vdev=xvda") == "no target given (only a cdrom drive may be empty)"
+    assert bad("vdev=xvda") == "no target specified (and device not removable)"
 
 
 def test_empty_spec_is_an_error() -> None:
-    assert bad("") == "it is empty"
-    assert bad("  \t") == "it is empty"
+    assert bad("") == "no vdev specified"
+    assert bad("  \t") == "no vdev specified"
 
 
 def test_unknown_format() -> None:
-    assert bad("/x,qcow3,xvda").startswith("unknown format 'qcow3'")
+    assert bad("/x,qcow3,xvda") == "unknown value for format near 'qcow3'"
 
 
-def test_format_empty_with_a_target() -> None:
-    assert bad("/x,empty,hdc,cdrom").startswith("format 'empty' is only for a cdrom")
+def test_format_empty_with_a_target_is_what_xl_reads() -> None:
+    assert parse_disk_spec("/x,empty,hdc,cdrom").format == "empty"
 
 
 def test_unknown_access() -> None:
-    assert bad("/x,,xvda,rwx").startswith("unknown access 'rwx'")
+    assert bad("/x,,xvda,rwx") == "unknown value for access near 'rwx'"
 
 
 def test_unknown_devtype() -> None:
-    assert bad("/x,,xvda,devtype=floppy").startswith("unknown devtype 'floppy'")
-    assert bad("/x,,xvda:floppy").startswith("unknown device type suffix 'floppy'")
+    assert bad("/x,,xvda,devtype=floppy") == "unknown value for type near 'devtype=floppy'"
+    assert bad("/x,,xvda:floppy") == "unknown deprecated type near 'floppy'"
 
 
-def test_conflicting_devtypes() -> None:
-    assert bad("/x,,hdc:disk,cdrom").startswith("devtype respecified")
+def test_the_last_devtype_wins() -> None:
+    assert parse_disk_spec("/x,,hdc:disk,cdrom").devtype == "cdrom"
+    assert parse_disk_spec("/x,,hdc,cdrom,devtype=disk").devtype == "disk"
 
 
 def test_unknown_backendtype() -> None:
-    assert bad("/x,,xvda,backendtype=nfs").startswith("unknown backendtype 'nfs'")
+    assert bad("/x,,xvda,backendtype=nfs") == "unknown value for backendtype near 'nfs'"
 
 
 def test_unknown_parameter() -> None:
-    assert bad("/x,,xvda,cache=none") == "unknown parameter 'cache'"
+    assert bad("/x,,xvda,cache=none") == "unknown parameter near 'cache=n'"
 
 
 def test_bad_value_for_specification() -> None:
-    assert bad("/x,,xvda,specification=scsi").startswith("unknown value 'scsi' for specification")
+    assert bad("/x,,xvda,specification=scsi") == "unknown value for specification near 'scsi'"
 
 
 def test_too_many_positional_parameters() -> None:
-    assert bad("/x,raw,xvda,rw,extra") == "too many positional parameters at 'extra'"
+    assert bad("/x,raw,xvda,rw,extra") == "too many positional parameters near 'extra'"
 
 
 def test_target_respecified() -> None:
@@ -288,17 +323,7 @@ def test_vdev_respecified() -> None:
 
 
 def test_positional_target_with_equals_sign_is_an_error() -> None:
-    assert bad("/srv/a=b.img,,xvda").startswith("bad parameter '/srv/a=b.img'")
-
-
-def test_conflicting_flags() -> None:
-    assert bad("/x,,xvda,discard,no-discard") == "'no-discard' conflicts with 'discard'"
-    assert bad("/x,,xvda,untrusted,trusted") == "'trusted' conflicts with 'untrusted'"
-
-
-def test_colo_options_are_refused() -> None:
-    assert bad("/x,,xvda,colo") == "COLO disk options are not supported"
-    assert bad("/x,,xvda,colo-host=h") == "COLO disk options are not supported"
+    assert bad("/srv/a=b.img,,xvda") == "bad disk syntax near '=b.img,,xvda'"
 
 
 def test_long_spec_is_shortened_in_the_message() -> None:
@@ -318,7 +343,8 @@ def _must_parse_or_config_error(spec: str) -> None:
         assert str(error).startswith("bad disk spec ")
     else:
         assert disk.vdev
-        assert parse_disk_spec(format_disk_spec(disk)) == disk._replace(prefix="")
+        if disk.target is None or "\n" not in disk.target:
+            assert parse_disk_spec(format_disk_spec(disk)) == disk._replace(prefix="")
 
 
 @settings(max_examples=400)

@@ -13,7 +13,18 @@ def rows(*pairs: tuple[str, str | None]) -> list[dict]:
 
 def test_draws_branches_and_marks_current() -> None:
     r = rows(("a", None), ("b", "a"), ("c", "b"), ("d", "a"), ("e", "d"), ("f", None))
-    assert draw_tree(r, "c") == ["a", "+-- b", "|   c  <- current", "+-- d", "    e", "f"]
+    assert draw_tree(r, "c") == ["+-- a", "|   +-- b", "|   |   c  <- current", "|   +-- d",
+                                 "|       e", "+-- f"]
+
+
+def test_two_roots_are_not_drawn_as_a_parent_and_its_child() -> None:
+    chain = draw_tree(rows(("a", None), ("b", "a")), None)
+    roots = draw_tree(rows(("a", None), ("b", None)), None)
+    assert chain == ["a", "b"]
+    assert roots == ["+-- a", "+-- b"]
+    assert len({tuple(chain), tuple(roots)}) == 2
+    assert draw_tree(rows(("a", None), ("b", "a"), ("c", None)), None) == [
+        "+-- a", "|   b", "+-- c"]
 
 
 def test_branches_inside_branches_keep_their_rails() -> None:

@@ -1,0 +1,52 @@
+"""prune on real images: what it keeps reads back intact, what it drops is gone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from tests.conftest import Run, Scratch, read_pattern, tags, write_pattern
+from tests.e2e.test_bad_input import event_count
+
+Xlsnap = Callable[..., Run]
+
+
+def test_prune_keeps_the_rules_current_and_held_and_deletes_the_rest(
+        scratch: Scratch, xlsnap: Xlsnap) -> None:
+    for k in range(6):
+        write_pattern(scratch.disk_a, 0x30 + k)
+        assert xlsnap("snapshot-create", "-n", f"s{k}", "web").code == 0
+    assert xlsnap("snapshot-hold", "web", "s1", "audit").code == 0
+    assert xlsnap("snapshot-revert", "web", "s2").code == 0          # s2 is current
+    before = event_count(scratch.ledger)
+    dry = xlsnap("prune", "--keep-last", "2", "--dry-run", "web")
+    assert dry.code == 0, dry.err
+    planned = [line.split()[2] for line in dry.out.splitlines() if line.startswith("would")]
+    assert planned == ["s0", "s3"]
+    assert event_count(scratch.ledger) == before                     # dry run: nothing
+    assert tags(scratch.disk_a) == [f"s{k}" for k in range(6)]
+    run = xlsnap("prune", "--keep-last", "2", "--list", "web")
+    assert run.code == 0, run.err
+    assert "2 deleted, 4 kept" in run.out
+    assert tags(scratch.disk_a) == ["s1", "s2", "s4", "s5"]
+    assert sorted(p.name for p in scratch.domain_dir.glob("snapshotdata-*")) == [
+        f"snapshotdata-{n}.libxl-json" for n in ("s1", "s2", "s4", "s5")]
+    for k in (1, 2, 4, 5):                                           # kept: intact
+        assert xlsnap("snapshot-revert", "web", f"s{k}").code == 0
+        assert read_pattern(scratch.disk_a, 0x30 + k)
+    history = json.loads(xlsnap("history", "--json", "--kind", "delete", "web").out)
+    reasons = [e["data"]["details"].get("reason") for e in history
+               if e["event"] == "OperationStarted"]
+    assert reasons == ["prune (keep-last=2): no rule keeps it"] * 2
+    assert xlsnap("history", "--kind", "prune", "web").out.count("prune") >= 1
+
+
+def test_prune_without_rules_or_keeping_nothing_is_refused(scratch: Scratch,
+                                                           xlsnap: Xlsnap) -> None:
+    assert xlsnap("snapshot-create", "-n", "s0", "web").code == 0
+    before = event_count(scratch.ledger)
+    run = xlsnap("prune", "web")
+    assert run.code == 2 and "no keep rule" in run.err
+    run = xlsnap("prune", "--keep-within", "0s", "web")
+    assert run.code == 2 and "invalid span" in run.err
+    assert event_count(scratch.ledger) == before and tags(scratch.disk_a) == ["s0"]
