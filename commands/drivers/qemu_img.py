@@ -96,8 +96,9 @@ class QemuImg:
         open_by = holders([path]).get(path)
         if open_by:
             result = ProcessResult(argv, 1, "", f'Failed to get "write" lock: another process '
-                                   f"(pid {', '.join(map(str, open_by))}) has {path} open (a "
-                                   "device model with locking off?); not written")
+                                   f"(pid {', '.join(map(str, open_by))}) has {path} open; not "
+                                   f"written\nIs another process using the image [{path}]? (a "
+                                   "device model with locking off takes no lock)")
             raise QemuImgError(result.stderr, result)
 
     def snapshot_create(self, path: str, tag: str) -> ProcessResult:
