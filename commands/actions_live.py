@@ -110,11 +110,13 @@ def run_xl(argv: list[str], effect: Callable[[], ProcessResult]) -> ProcessResul
 
 
 def tags_by_device(tools: Tools, socket: str) -> dict[str, tuple[str, ...]]:
-    """Internal snapshot names per QMP device id and per node name."""
+    """Internal snapshot names per QMP device id and per node name (an anonymous
+    backend, ``"device": ""``, is known by its node name only)."""
     found: dict[str, tuple[str, ...]] = {}
     for dev in tools.qmp(socket).query_block():
-        found[dev.device] = dev.snapshots
-        found[dev.node_name] = dev.snapshots
+        for key in (dev.device, dev.node_name):
+            if key:
+                found[key] = dev.snapshots
     return found
 
 
@@ -276,7 +278,9 @@ class MemorySave(Action):
             old_umask = os.umask(0o077)  # xl creates it 0600 in our 0700 folder (creating
             try:                         # it first would make xl truncate it: slower)
                 with tools.watch(label, path, p.get("memory_bytes") or None):
-                    result = run_xl(argv, lambda: tools.xl.save(p["domain"], path, pause=True))
+                    result = run_xl(argv, lambda: tools.xl.save(
+                        p["domain"], path, pause=True, memory_bytes=p.get("memory_bytes", 0)))
+                _check_paused(tools, p["domain"], argv, result)
             except BaseException:
                 remove_file_quietly(path)
                 raise
@@ -318,6 +322,19 @@ class MemorySave(Action):
             return Evidence(None, {"exists": True, "qmp": exc.desc})
         return Evidence(True if status == "completed" else None,
                         {"exists": True, "migration": status})
+
+
+def _check_paused(tools: Tools, domain: str, argv: list[str], result: ProcessResult) -> None:
+    """``xl save -p`` exits 0 even when its final pause failed (xl_saverestore.c:155-158
+    ignores libxl_domain_pause's result): the domain then runs on. Disks are snapshotted
+    only if ``xl list`` shows it paused."""
+    state = tools.xl.state(domain).value
+    if state != "paused":
+        message = (f"xl save -p left domain {domain!r} {state}, not paused: its disks would "
+                   "not match the memory image")
+        raise DriverError(message, ProcessResult(argv, 1, result.stdout, message,
+                                                 result.duration_ms,
+                                                 {"xl_stderr": result.stderr[-2048:]}))
 
 
 #: ``max-bandwidth`` while saving memory to a file: QEMU's default (128 MiB/s) is meant

@@ -118,7 +118,7 @@ def _transaction(p: Params) -> list[dict[str, Any]]:
 
 def _live_file(q: Qmp, device: str) -> str | None:
     for dev in q.query_block():
-        if dev.device == device:
+        if device in (dev.device, dev.node_name):
             return dev.filename
     return None
 
@@ -167,7 +167,8 @@ def _commit_active(q: Qmp, o: Params, timeout: float = 600.0) -> None:
 
 def _overlay_evidence(tools: Tools, p: Params) -> Evidence:
     try:
-        live = {d.device: d.filename for d in tools.qmp(p["socket"]).query_block()}
+        live = {key: d.filename for d in tools.qmp(p["socket"]).query_block()
+                for key in (d.device, d.node_name) if key}
     except QmpError as exc:
         return Evidence(None, {"qmp": exc.desc})
     on_top = [o["device"] for o in p["external"] if live.get(o["device"]) == o["overlay"]]

@@ -24,16 +24,22 @@ from commands.actions_live import (
     run_xl,
     xen_state,
 )
+from commands.device_model import exit_wait, socket_process, wait_released
+from commands.drivers.open_files import holders
 from commands.drivers.process import DriverError, ProcessResult, run
-from commands.drivers.qmp import QmpUnavailable
+from commands.drivers.qmp import QmpError, QmpUnavailable
 from commands.drivers.xl import DomainNotFound, XlError
-from commands.toolstacks.base import peer_process
+from commands.toolstacks.base import one_node, peer_process
 
 
 
 
 class DomainDestroy(Action):
-    """``xl destroy DOMID``; undone by ``xl restore -p`` of the safety image saved before."""
+    """``xl destroy DOMID``; undone by ``xl restore -p`` of the safety image saved before.
+
+    It ends when the device model has exited and no process has the domain's ``images``
+    open (``commands.device_model``): only then may qemu-img touch them.
+    """
 
     name = "domain-destroy"
 
@@ -45,12 +51,20 @@ class DomainDestroy(Action):
 
     def do(self, p: Params, tools: Tools) -> ProcessResult:
         if not _domid_exists(tools, p["domid"]):
-            return ok_result(self.argv(p, tools), absent=True)
-        return run_xl(self.argv(p, tools), lambda: tools.xl.destroy(p["domid"]))
+            result = ok_result(self.argv(p, tools), absent=True)
+        else:
+            dm = socket_process(p["socket"]) if p.get("socket") else None
+            result = run_xl(self.argv(p, tools), lambda: tools.xl.destroy(p["domid"]))
+            result.detail["device_model"] = dm[0] if dm else None
+            _released(p, dm, tools)
+            return result
+        _released(p, None, tools)
+        return result
 
     def undo(self, p: Params, tools: Tools) -> ProcessResult:
         if xen_state(tools, p["domain"]) is not None:
             return ok_result(self.undo_argv(p, tools), present=True)
+        _released(p, None, tools)  # the old device model must be gone before a new one
         with tools.watch(f"restoring {p['domain']}", None, None):
             return run_xl(self.undo_argv(p, tools),
                        lambda: tools.xl.restore(p["safety"], paused=True))
@@ -58,6 +72,11 @@ class DomainDestroy(Action):
     def probe(self, p: Params, tools: Tools) -> Evidence:
         gone = not _domid_exists(tools, p["domid"])
         return Evidence(gone, {"domid_gone": gone})
+
+
+def _released(p: Params, dm: tuple[int, int] | None, tools: Tools) -> None:
+    with tools.watch(f"waiting for the device model of {p['domain']} to exit", None, None):
+        wait_released(f"domain {p['domain']!r}", dm, list(p.get("images", [])), exit_wait())
 
 
 def _domid_exists(tools: Tools, domid: int) -> bool:
@@ -93,12 +112,68 @@ class DomainRestore(Action):
 
     def undo(self, p: Params, tools: Tools) -> ProcessResult:
         if xen_state(tools, p["domain"]) is None:
+            _released(p, None, tools)
             return ok_result(self.undo_argv(p, tools), absent=True)
-        return run_xl(self.undo_argv(p, tools), lambda: tools.xl.destroy(p["domain"]))
+        dm = socket_process(tools.xl.qmp_socket_path(tools.xl.domid(p["domain"])))
+        result = run_xl(self.undo_argv(p, tools), lambda: tools.xl.destroy(p["domain"]))
+        _released(p, dm, tools)
+        return result
 
     def probe(self, p: Params, tools: Tools) -> Evidence:
         state = xen_state(tools, p["domain"])
         return Evidence(state is not None, {"state": state})
+
+
+class XenSafetyTagDelete(Action):
+    """Remove a revert's safety tag once the domain is restored: through the restored
+    device model's QMP (the node ``one_node`` picks), since it has the image open and
+    would not see a change made behind its back; with qemu-img only when no process has
+    the image open. A clean-up: its failure fails nothing."""
+
+    name = "xen-safety-tag-delete"
+    reversible = False
+    best_effort = True
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["qmp", f"qmp-libxl-<domid of {p['domain']}>",
+                "blockdev-snapshot-delete-internal-sync", p["path"], p["tag"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        try:
+            socket = tools.xl.qmp_socket_path(tools.xl.domid(p["domain"]))
+        except XlError:
+            socket = ""
+        if socket and os.path.exists(socket):
+            def effect(q: Any) -> dict[str, Any]:
+                opened = [d for d in q.query_block()
+                          if os.path.realpath(d.filename) == os.path.realpath(p["path"])]
+                if not opened:
+                    raise QmpError(f"{p['path']} is not open in the device model", "NotOpen")
+                dev, _ = one_node(p.get("vdev", ""), opened)
+                if p["tag"] not in dev.snapshots:
+                    return {"absent": True, "node": dev.qmp_id}
+                q.delete_internal(dev.qmp_id, p["tag"])
+                return {"node": dev.qmp_id}
+
+            argv = qmp_argv(socket, "blockdev-snapshot-delete-internal-sync",
+                            {"file": p["path"], "name": p["tag"]})
+            return qmp_step(tools, socket, argv, effect)
+        open_by = holders([p["path"]])
+        if open_by:
+            raise OSError(f"{p['path']} is open (pid {', '.join(map(str, open_by[p['path']]))}) "
+                          "but not through the domain's QMP socket: not deleting its safety "
+                          f"tag {p['tag']!r} with qemu-img")
+        argv = [tools.qemu_img.binary, "snapshot", "-d", p["tag"], p["path"]]
+        if not tools.qemu_img.info(p["path"]).find(p["tag"]):
+            return ok_result(argv, absent=True)
+        return tools.qemu_img.snapshot_delete(p["path"], p["tag"])
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        try:
+            present = bool(tools.qemu_img.info(p["path"], force_share=True).find(p["tag"]))
+        except DriverError as exc:
+            return Evidence(None, {"error": str(exc)})
+        return Evidence(not present, {"present": present})
 
 
 # ---- QEMU: stop the process, start it again ---------------------------------------------
@@ -295,5 +370,5 @@ class OverlayAsideRemove(FileRemove):
     param = "aside"
 
 
-register(DomainDestroy(), DomainRestore(), QemuQuit(), QemuLaunch(), OverlaySwap(),
+register(XenSafetyTagDelete(), DomainDestroy(), DomainRestore(), QemuQuit(), QemuLaunch(), OverlaySwap(),
          OverlayAsideRemove())

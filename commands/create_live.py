@@ -54,7 +54,8 @@ class LivePlan(NamedTuple):
 
     def record(self, name: str) -> dict[str, Any]:
         base = {"device": self.entry.spec.vdev, "name": name, "file": self.disk.path,
-                "qmp_device": self.disk.device, "qmp_node": self.disk.node}
+                "qmp_device": self.disk.device, "qmp_node": self.disk.node,
+                **({"qmp_via": self.disk.via} if self.disk.via else {})}
         if self.kind == "internal":
             return {**base, "format": "qcow2", "path": self.disk.path, "type": "internal"}
         return {**base, "format": self.disk.format, "path": self.overlay, "type": "external"}
@@ -74,6 +75,12 @@ def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
         raise UsageError(f"domain {domain.name!r} is {live.state}: only a running or paused "
                          "domain can be snapshotted live")
     memory = _memory_choice(cmd, snapcfg)
+    if (memory != "no" and live.toolstack == "xen" and live.state == "paused"
+            and live.guest_type in ("pv", "pvh")):
+        raise UsageError(f"Xen domain {domain.name!r} is a paused {live.guest_type.upper()} "
+                         "guest: it cannot acknowledge xl save's suspend request (libxl gives "
+                         f"up after 60 s); unpause it first ('xl unpause {domain.name}'), or "
+                         "take a disk-only snapshot (--disk-only)")
     plans = plan_live_disks(domain, live, snapcfg, name)
     domain_dir = svc.settings.domain_dir(domain.uuid)
     if metadata_path(domain_dir, name).exists():
@@ -252,7 +259,7 @@ def _vm_state_size(svc: Services, live: Live, device: str, name: str) -> int | N
     """``vm-state-size`` of the new whole-VM snapshot, as QEMU reports it."""
     try:
         for dev in svc.tools.qmp(live.qmp_socket).execute("query-block"):
-            if dev.get("device") == device:
+            if device in (dev.get("device"), (dev.get("inserted") or {}).get("node-name")):
                 image = (dev.get("inserted") or {}).get("image") or {}
                 for snap in image.get("snapshots", []):
                     if snap.get("name") == name:

@@ -109,7 +109,7 @@ def _open_disks(target: Target, svc: Services) -> dict[str, tuple[str, str]]:
     if target.live is None:
         return {}
     if target.toolstack == "xen":
-        target = with_qmp_disks(target, svc.tools.qmp)
+        target = with_qmp_disks(target, svc.tools.qmp, require_all=False)
     live = target.live
     assert live is not None
     return {os.path.realpath(d.path): (live.qmp_socket, d.device) for d in live.disks}

@@ -42,6 +42,8 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
     if entry.get("removed_devices"):
         raise UsageError(f"snapshot {cmd.name!r} is incomplete (removed from "
                          f"{', '.join(entry['removed_devices'])}); it can only be deleted")
+    if live is None and record.get("toolstack") == "xen" and record.get("memory_file"):
+        return _revert_stopped_xen(cmd, svc, target, ledger)
     if live is None:
         raise UsageError(f"snapshot {cmd.name!r} holds the memory of a running domain but "
                          f"domain {domain.name!r} is not running (toolstack {target.toolstack}); "
@@ -87,6 +89,30 @@ def refuse_ambiguous_load(svc: Services, socket: str, name: str,
                          f"name is also the ID of another snapshot ({'; '.join(clashes)}) and "
                          "QEMU's snapshot-load finds a snapshot by ID first; stopped, xlsnap "
                          "reverts its disks by their own ID (without the memory)")
+
+
+def _revert_stopped_xen(cmd: RevertSnapshot, svc: Services, target: Target,
+                        ledger: DomainLedger) -> list[str]:
+    """A Xen domain snapshot of a stopped domain: disks back, then ``xl restore`` of its
+    memory image, paused or running (``--paused``/``--running``, else as it was)."""
+    from commands.existing import internal_disks
+    from commands.revert_xen import xen_stopped_plan
+
+    record: Record = ledger.entry(cmd.name)["record"]
+    domain = target.domain
+    after = cmd.state or ("running" if record.get("state") in RUNNING_STATES else "paused")
+    checked = check_memory_image(cmd.name, record, cmd.force)
+    disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "revert")
+    operation_id = str(uuid.uuid4())
+    safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
+    plan = xen_stopped_plan(record, domain.name, disks, after, safety)
+    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
+    op.start("revert", cmd.name, {"domain": domain.name, "toolstack": "xen",
+                                  "state_after": after, "safety": safety, **checked}, plan)
+    op.run(plan)
+    op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor))
+    svc.sync()
+    return op.warnings
 
 
 def check_memory_image(name: str, record: Record, force: bool) -> dict[str, Any]:

@@ -4,7 +4,10 @@ The domain's current state is first saved (``xl save -p`` to a safety image), so
 every step can be undone: ``xl destroy`` (its device model lets go of the disks), a
 safety tag and the snapshot's tag applied on each disk with qemu-img (now unlocked),
 ``xl restore -p`` of the snapshot's memory image (a new domain id), then ``xl unpause``
-unless ``--paused``. The safety tags and image are removed at the end.
+unless ``--paused``. The safety tags (through the restored device model's QMP) and
+image are removed at the end. ``xl destroy`` does not wait for the device model: the
+destroy step waits for it to exit and for the images to be open nowhere before any
+qemu-img call (``commands.device_model``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from commands.actions import StepSpec
+from commands.drivers.open_files import holders
 from commands.errors import LedgerBlocked, UsageError
+from commands.existing import TaggedDisk
 from commands.services import Services
 from commands.toolstacks.base import Live
 
@@ -41,7 +46,8 @@ def xen_plan(name: str, record: dict[str, Any], domain: str, live: Live, after: 
         StepSpec("memory-save", safety_file, {**where, "path": safety_file, "safety": True,
                                               "memory_bytes": live.memory_bytes}),
         StepSpec("domain-destroy", domain, {"domain": domain, "domid": live.domid,
-                                            "safety": safety_file}),
+                                            "safety": safety_file, "socket": live.qmp_socket,
+                                            "images": disks}),
     ]
     plan += [StepSpec("safety-tag-create", p, {"path": p, "tag": safety}) for p in disks]
     plan += [StepSpec("internal-snapshot-apply", p, {"path": p, "tag": d["name"],
@@ -49,8 +55,38 @@ def xen_plan(name: str, record: dict[str, Any], domain: str, live: Live, after: 
              for p, d in zip(disks, record["disks"])]
     plan += [
         StepSpec("domain-restore", record["memory_file"],
-                 {"domain": domain, "path": record["memory_file"]}),
+                 {"domain": domain, "path": record["memory_file"], "images": disks}),
         StepSpec("domain-unpause", domain, {**where, "resume": after == "running"}),
     ]
-    plan += [StepSpec("safety-tag-delete", p, {"path": p, "tag": safety}) for p in disks]
+    # the restored device model has the images open: its QMP removes the safety tags
+    plan += [StepSpec("xen-safety-tag-delete", p, {"domain": domain, "path": p, "tag": safety,
+                                                   "vdev": d["device"]})
+             for p, d in zip(disks, record["disks"])]
     return plan + [StepSpec("memory-safety-remove", safety_file, {"path": safety_file})]
+
+
+def xen_stopped_plan(record: dict[str, Any], domain: str, disks: list[TaggedDisk], after: str,
+                     safety: str) -> list[StepSpec]:
+    """Revert of a domain snapshot of a stopped Xen domain: the disks back to their tags
+    (qemu-img: no device model has them open, checked first), then ``xl restore -p`` of
+    the snapshot's memory image and ``xl unpause`` unless ``after`` is paused; the safety
+    tags go through the restored device model's QMP."""
+    paths = [d.path for d in disks]
+    open_by = holders(paths)
+    if open_by:
+        said = "; ".join(f"{p} by pid {', '.join(map(str, pids))}" for p, pids in open_by.items())
+        raise UsageError(f"images of domain {domain!r} are open ({said}): is it running under "
+                         "another name? nothing was changed")
+    plan = [StepSpec("safety-tag-create", d.path, {"path": d.path, "tag": safety})
+            for d in disks]
+    plan += [StepSpec("internal-snapshot-apply", d.path, {"path": d.path, "tag": d.tag,
+                                                          "safety": safety}) for d in disks]
+    plan += [
+        StepSpec("domain-restore", record["memory_file"],
+                 {"domain": domain, "path": record["memory_file"], "images": paths}),
+        StepSpec("domain-unpause", domain, {"toolstack": "xen", "socket": "", "domain": domain,
+                                            "was_running": False,
+                                            "resume": after == "running"}),
+    ]
+    return plan + [StepSpec("xen-safety-tag-delete", d.path, {
+        "domain": domain, "path": d.path, "tag": safety, "vdev": d.device}) for d in disks]

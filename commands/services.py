@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,8 @@ from commands.actions import Tools
 from commands.domains import Domain, check_uuid_binding
 from commands.drivers.qemu_img import QemuImg
 from commands.drivers.qmp import Qmp, QmpChannel
-from commands.drivers.xl import Xl
+from commands.drivers.libxl_lock import QmpSocketLock
+from commands.drivers.xl import Xl, XlError
 from commands.errors import LedgerBlocked, UsageError, XlsnapError
 from commands.folders import check_private_dir, private_dir
 from commands.ledger_file import check_is_ledger, check_not_missing
@@ -122,8 +126,27 @@ class Services:
         """The one QMP channel of this command to ``socket_path`` (a toolstack may hold it)."""
         found = self._channels.get(socket_path)
         if found is None:
-            found = self._channels[socket_path] = QmpChannel(socket_path)
+            found = self._channels[socket_path] = QmpChannel(
+                socket_path, guard=self._libxl_lock(socket_path))
         return found
+
+    def _libxl_lock(self, socket_path: str) -> Callable[[], AbstractContextManager[None]] | None:
+        """libxl's lock for a Xen device model's socket (``qmp-libxl-<domid>``), else None."""
+        folder, _, base = socket_path.rpartition("/")
+        match = re.fullmatch(r"qmp-libxl-(\d+)", base)
+        if match is None or os.path.realpath(folder) != os.path.realpath(
+                self.settings.xen_qmp_dir):
+            return None
+        domid = int(match[1])
+
+        def uuid_of() -> str | None:
+            try:
+                found = self.tools.xl.list_long(domid)
+            except XlError:
+                return None
+            return found[0].uuid if len(found) == 1 else None
+
+        return QmpSocketLock(domid, uuid_of).held
 
     def say(self, message: str) -> None:
         """A ``--verbose`` note on stderr."""

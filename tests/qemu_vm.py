@@ -53,10 +53,13 @@ class QemuVm:
 
         QEMU 7.2 prints qemu-io's output on its own stdout (the HMP reply is empty), so
         this reads the new part of the log; a failed ``read -P`` says "Pattern verification
-        failed".
+        failed". A node of an anonymous backend (libxl's qdisk disks) is reached through
+        its device (``-d QOM-PATH``): a second writer on the node is refused.
         """
         before = self.log_path.stat().st_size
-        self.qmp().human_monitor_command(f'qemu-io {drive} "{command}"')
+        qdev = {d.node_name: d.qdev for d in self.qmp().query_block() if not d.device}
+        target = f"-d {qdev[drive]}" if drive in qdev else drive  # as its device writes
+        self.qmp().human_monitor_command(f'qemu-io {target} "{command}"')
         with self.log_path.open("rb") as handle:
             handle.seek(before)
             return handle.read().decode(errors="replace")
@@ -116,22 +119,63 @@ def vm_argv(qmp_path: Path, disks: Sequence[Path], incoming: bool = False,
     return argv + list(extra)
 
 
+#: Where ``libxl_argv`` follows Xen 4.17's tools/libs/light/libxl_dm.c (RELEASE-4.17.5).
+LIBXL_DM_SOURCE = {
+    "-S": "libxl_dm.c:1237 (QEMU starts paused; libxl sends 'cont' when it is set up)",
+    "ide": "libxl_dm.c:1088 (qemu_disk_ide_drive_string: file=%s,if=ide,index=%d,"
+           "media=disk,format=%s,cache=writeback), appended at libxl_dm.c:2036",
+}
+
+
+def libxl_argv(qmp_path: Path, disks: Sequence[Path], vdevs: Sequence[str],
+               hvm: bool = False) -> list[str]:
+    """A device model started as libxl starts Xen's for qcow2 disks (see LIBXL_DM_SOURCE).
+
+    Each disk is served as QEMU's xen-block (qdisk) backend serves it: a ``file`` node
+    ``<vdev>-file`` with ``locking=off`` (QEMU's "xen_disk: Disable file locking for the
+    PV disk backend"), a ``<vdev>-qcow2`` format node on it, and a device attached
+    through the node name: an anonymous backend, so ``query-block`` shows ``"device":
+    ""`` and a QOM path in ``qdev``, as on a real Xen host (reference/xen-in-qemu.md).
+    virtio-blk stands in for the Xen PV frontend. For HVM each disk among the first
+    four is also emulated: ``-drive file=IMG,if=ide,index=N`` on the same file (device
+    ``ide0-hd0``..., a generated node name, file locking on). QEMU starts with ``-S``.
+    """
+    argv = [QEMU, "-machine", "pc,accel=tcg", "-m", "64", "-nographic", "-nodefaults",
+            "-qmp", f"unix:{qmp_path},server=on,wait=off", "-S"]
+    for k, (disk, vdev) in enumerate(zip(disks, vdevs, strict=True)):
+        argv += ["-blockdev", f"driver=file,filename={disk},node-name={vdev}-file,locking=off",
+                 "-blockdev", f"driver=qcow2,file={vdev}-file,node-name={vdev}-qcow2",
+                 "-device", f"virtio-blk-pci,drive={vdev}-qcow2"]
+        if hvm and k < 4:
+            argv += ["-drive", f"file={disk},if=ide,index={k},media=disk,format=qcow2,"
+                               "cache=writeback"]
+    return argv
+
+
 @contextmanager
 def start_vm(folder: Path, disks: int | Sequence[Path] = 1, *, incoming: bool = False,
              paused: bool = False, extra: Sequence[str] = (), name: str = "vm",
-             timeout: float = 20.0) -> Iterator[QemuVm]:
-    """Start QEMU with ``disks`` (a count of new images, or existing paths); always kill it."""
+             timeout: float = 20.0, libxl: Sequence[str] = (),
+             hvm: bool = False) -> Iterator[QemuVm]:
+    """Start QEMU with ``disks`` (a count of new images, or existing paths); always kill it.
+
+    With ``libxl`` (the disks' vdevs) it is started as libxl starts a Xen device model
+    (``libxl_argv``), and sent ``cont`` once its socket answers, as libxl does.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     paths = make_disks(folder / f"{name}-disks", disks) if isinstance(disks, int) else list(disks)
     qmp_path = folder / f"{name}.qmp"
     log_path = folder / f"{name}.log"
-    argv = vm_argv(qmp_path, paths, incoming, paused, extra)
+    argv = (libxl_argv(qmp_path, paths, libxl, hvm) if libxl
+            else vm_argv(qmp_path, paths, incoming, paused, extra))
     with log_path.open("wb") as log:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     vm = QemuVm(process, qmp_path, paths, log_path, argv)
     try:
         _wait_for_socket(vm, timeout)
+        if libxl:
+            vm.qmp().cont()
         yield vm
     finally:
         vm.kill()

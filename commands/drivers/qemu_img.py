@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
+from commands.drivers.open_files import holders
 from commands.drivers.process import DriverError, ProcessResult, run
 
 QEMU_IMG = "qemu-img"
@@ -91,10 +92,23 @@ class QemuImg:
         chain = json.loads(result.stdout)
         return str(chain[-1].get("filename", path)) if chain else path
 
+    def _check_not_open(self, argv: list[str], path: str) -> None:
+        """Refuse to write an image another process has open: QEMU's lock does not show
+        a Xen qdisk backend's (``locking=off``), so look for it (``open_files.holders``)."""
+        open_by = holders([path]).get(path)
+        if open_by:
+            result = ProcessResult(argv, 1, "", f'Failed to get "write" lock: another process '
+                                   f"(pid {', '.join(map(str, open_by))}) has {path} open; not "
+                                   f"written\nIs another process using the image [{path}]? (a "
+                                   "device model with locking off takes no lock)")
+            raise QemuImgError(result.stderr, result)
+
     def snapshot_create(self, path: str, tag: str) -> ProcessResult:
+        self._check_not_open([self.binary, "snapshot", "-c", tag, path], path)
         return self._run("snapshot", "-c", tag, path)
 
     def snapshot_delete(self, path: str, tag: str) -> ProcessResult:
+        self._check_not_open([self.binary, "snapshot", "-d", tag, path], path)
         return self._run("snapshot", "-d", tag, path)
 
     def snapshot_apply(self, path: str, tag: str) -> ProcessResult:
@@ -105,6 +119,7 @@ class QemuImg:
             result = ProcessResult([self.binary, "snapshot", "-a", tag, path], 1, "",
                                    f"{len(found)} snapshots named {tag!r} in {path}")
             raise QemuImgError(result.stderr, result)
+        self._check_not_open([self.binary, "snapshot", "-a", found[0].id, path], path)
         result = self._run("snapshot", "-a", found[0].id, path)
         return ProcessResult(result.argv, result.returncode, result.stdout, result.stderr,
                              result.duration_ms, {"tag": tag, "id": found[0].id})

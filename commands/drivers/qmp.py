@@ -73,6 +73,13 @@ class BlockDevice(NamedTuple):
     qdev: str = ""
     snapshot_ids: tuple[str, ...] = ()   # the qcow2 ID of each of ``snapshots``, same order
 
+    @property
+    def qmp_id(self) -> str:
+        """What QMP's block commands accept for it: the backend name, or the node name
+        when the backend is anonymous (``"device": ""``; a QOM path in ``qdev`` is not
+        accepted: Xen's qdisk disks, ``-device ...,drive=NODE``)."""
+        return self.device or self.node_name
+
 
 class Overlay(NamedTuple):
     """One ``blockdev-snapshot-sync`` action: ``node_name`` gets a new qcow2 on top."""

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import signal
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from commands.drivers.qmp_errors import QmpBusy, QmpError, QmpTimeout, QmpUnavailable
@@ -41,8 +42,11 @@ class QmpChannel:
     """
 
     def __init__(self, socket_path: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                 name: str = "xlsnap") -> None:
+                 name: str = "xlsnap",
+                 guard: Callable[[], AbstractContextManager[None]] | None = None) -> None:
         self.socket_path = str(socket_path)
+        #: Held around each conversation of an unheld channel (libxl's QMP socket lock).
+        self.guard = guard
         self.connect_timeout = connect_timeout
         self.name = name
         self.held = False
@@ -67,15 +71,18 @@ class QmpChannel:
     def run(self, steps: Callable[[QMPClient], Awaitable[T]], total: float) -> T:
         """Run ``steps`` on a connected client within ``total`` seconds.
 
-        SIGINT and SIGTERM are held meanwhile: one that arrives is delivered (as
-        ``KeyboardInterrupt``) when QEMU has answered or the time is up, never in the
-        middle of a command whose outcome would then be unknown.
+        ``guard`` (libxl's QMP lock), if any, is held from before the connect until after
+        the disconnect; waiting for it can be interrupted. SIGINT and SIGTERM are held
+        while QEMU is talked to: one that arrives is delivered (as ``KeyboardInterrupt``)
+        when QEMU has answered or the time is up, never in the middle of a command whose
+        outcome would then be unknown.
         """
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
-        try:
-            return self._run(steps, total)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        with self.guard() if self.guard is not None else contextlib.nullcontext():
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
+            try:
+                return self._run(steps, total)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def _run(self, steps: Callable[[QMPClient], Awaitable[T]], total: float) -> T:
         import asyncio

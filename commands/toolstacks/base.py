@@ -37,6 +37,7 @@ class LiveDisk(NamedTuple):
     node: str            # QMP node name (jobs, external snapshots)
     writable: bool
     snapshots: tuple[str, ...] = ()
+    via: str = ""        # why this node, when the file is open through more than one
 
 
 class Live(NamedTuple):
@@ -50,6 +51,9 @@ class Live(NamedTuple):
     pid: int | None = None         # qemu: the process serving the socket
     argv: tuple[str, ...] = ()     # qemu: its command line, to restart it
     memory_bytes: int = 0
+    #: xen: disks QMP cannot snapshot, as ``(image path, why)`` (toolstacks.xen_disks)
+    unreachable: tuple[tuple[str, str], ...] = ()
+    guest_type: str = ""           # xen: pv, pvh or hvm
 
     @property
     def was_running(self) -> bool:
@@ -120,17 +124,51 @@ def disk_spec(vdev: str, path: str, fmt: str, writable: bool, cdrom: bool = Fals
 
 
 def live_disks(devices: list[BlockDevice], wanted: list[tuple[str, str]]) -> tuple[LiveDisk, ...]:
-    """Match ``(vdev, path)`` pairs with QMP's ``query-block`` drives by file name."""
-    by_file = {os.path.realpath(d.filename): d for d in devices if d.filename}
+    """Match ``(vdev, path)`` pairs with QMP's ``query-block`` drives by file name.
+
+    Each disk is addressed as QMP accepts it (``BlockDevice.qmp_id``) and through exactly
+    one node, even when its file is open twice (``one_node``).
+    """
+    by_file: dict[str, list[BlockDevice]] = {}
+    for d in devices:
+        if d.filename:
+            by_file.setdefault(os.path.realpath(d.filename), []).append(d)
     found = []
     for vdev, path in wanted:
-        dev = by_file.get(os.path.realpath(path))
-        if dev is None:
+        opened = by_file.get(os.path.realpath(path))
+        if not opened:
             raise UsageError(f"disk {vdev!r} ({path}) is not open in the domain's device "
                              "model (QMP query-block does not list it)")
-        found.append(LiveDisk(vdev, dev.filename, dev.format, dev.device or dev.qdev,
-                              dev.node_name, not dev.read_only, dev.snapshots))
+        dev, via = one_node(vdev, opened)
+        found.append(LiveDisk(vdev, dev.filename, dev.format, dev.qmp_id, dev.node_name,
+                              not dev.read_only, dev.snapshots, via))
     return tuple(found)
+
+
+def one_node(vdev: str, opened: list[BlockDevice]) -> tuple[BlockDevice, str]:
+    """The one node to snapshot a file through, and why, when QEMU has it open.
+
+    An HVM Xen domain has each of its first four disks open twice: the PV (qdisk) node
+    ``<vdev>-<format>`` and an emulated IDE drive (``ide0-hd0``, a generated node name).
+    Snapshots through both nodes of one file lose the first and corrupt the image
+    (reference/xen-in-qemu.md): only one may be used. The qdisk node is chosen: its name
+    is libxl's vdev and stays the same across save/restore, where the IDE node's does not,
+    and a guest with PV drivers unplugs the emulated disk and writes through qdisk.
+    """
+    if len(opened) == 1:
+        return opened[0], ""
+    others = ", ".join(d.qmp_id for d in opened)
+    qdisk = [d for d in opened if d.node_name == f"{vdev}-{d.format}"]
+    if qdisk:
+        return qdisk[0], (f"qdisk node {qdisk[0].node_name}; the file is also open as "
+                          f"{', '.join(d.qmp_id for d in opened if d is not qdisk[0])}, "
+                          "left alone (one node per file)")
+    named = [d for d in opened if d.device]
+    if len(named) == 1:
+        return named[0], f"backend {named[0].device} (open as {others}; one node per file)"
+    raise UsageError(f"disk {vdev!r} ({opened[0].filename}) is open through several "
+                     f"nodes ({others}) and none is its qdisk node {vdev}-{opened[0].format}: "
+                     "xlsnap snapshots a file through one node only")
 
 
 def peer_process(socket_path: str) -> tuple[int, int]:

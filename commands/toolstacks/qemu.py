@@ -80,10 +80,10 @@ class QemuToolstack:
         except OSError:
             pid, uid = 0, -1
         argv = process_argv(pid) if pid and uid == os.geteuid() else ()
-        specs = [disk_spec(d.device or d.qdev, d.filename, d.format, not d.read_only)
+        specs = [disk_spec(d.qmp_id, d.filename, d.format, not d.read_only)
                  for d in devices]
         domain = live_domain(name, uuid, specs, config_domain(self.config_dir, name))
-        disks = tuple(LiveDisk(entry.spec.vdev, d.filename, d.format, d.device or d.qdev,
+        disks = tuple(LiveDisk(entry.spec.vdev, d.filename, d.format, d.qmp_id,
                                d.node_name, not d.read_only, d.snapshots)
                       for entry, d in zip(domain.disks, devices, strict=True))
         live = Live("qemu", qemu_state(status.status), str(path), disks, pid=pid or None,

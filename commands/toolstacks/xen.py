@@ -9,13 +9,21 @@ that finds no hypervisor is reported in one line.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from commands.domains import check_domain_name
 from commands.drivers.process import ToolMissing
 from commands.drivers.qmp import Qmp, QmpError
-from commands.drivers.xl import DomainNotFound, NoHypervisor, Xl, XlError, XlOutputError
+from commands.drivers.xl import (
+    DomainNotFound,
+    NoHypervisor,
+    NotPrivileged,
+    Xl,
+    XlError,
+    XlOutputError,
+)
 from commands.errors import UsageError
 from commands.toolstacks.base import (
     Live,
@@ -26,6 +34,7 @@ from commands.toolstacks.base import (
     live_disks,
     live_domain,
 )
+from commands.toolstacks.xen_disks import classify
 
 
 class XenToolstack:
@@ -45,6 +54,8 @@ class XenToolstack:
             rows = self.xl.list_short(name)
         except ToolMissing:
             raise NotReached(f"{self.xl.binary} is not installed") from None
+        except NotPrivileged as exc:  # a running domain may be there: never fall back
+            raise UsageError(str(exc)) from None
         except NoHypervisor as exc:
             raise NotReached(str(exc)) from None
         except DomainNotFound:
@@ -64,26 +75,45 @@ class XenToolstack:
                  for d in dom.disks if d.vdev]
         domain = live_domain(name, dom.uuid, specs, config_domain(self.config_dir, name))
         memkb = int((dom.config.get("b_info") or {}).get("target_memkb", 0) or 0)
+        paths = {d.vdev: d.pdev_path or "" for d in dom.disks}
+        unreachable = tuple((paths[v.vdev], f"disk {v.vdev!r} ({paths[v.vdev]}): {v.refusal}")
+                            for v in classify(dom) if v.refusal)
         live = Live("xen", state, self.xl.qmp_socket_path(dom.domid), (), domid=dom.domid,
-                    memory_bytes=memkb * 1024)
+                    memory_bytes=memkb * 1024, unreachable=unreachable,
+                    guest_type=str(dom.type or "hvm"))
         return Target(domain, self.name, live,
                       reason=f"Xen domain id {dom.domid}, {state}, QMP {live.qmp_socket}")
 
 
-def with_qmp_disks(target: Target, qmp: Callable[[str], Qmp]) -> Target:
-    """The Xen target with its live disks: ``query-block`` on the device model's socket."""
+def with_qmp_disks(target: Target, qmp: Callable[[str], Qmp],
+                   require_all: bool = True) -> Target:
+    """The Xen target with its live disks: ``query-block`` on the device model's socket.
+
+    Disks that libxl does not serve through dom0's QEMU (``toolstacks.xen_disks``) are
+    left out; with ``require_all`` a writable one is refused, naming it and why.
+    """
     live = target.live
     assert live is not None
     if live.disks or live.toolstack != "xen":
         return target
-    wanted = [(e.spec.vdev, e.spec.target) for e in target.domain.disks
+    unreachable = {os.path.realpath(path): why for path, why in live.unreachable}
+    refused = [why for e in target.domain.disks if e.spec.target and e.spec.devtype == "disk"
+               and e.spec.access != "ro"
+               for why in [unreachable.get(os.path.realpath(e.spec.target))] if why]
+    if refused and require_all:
+        raise UsageError(f"Xen domain {target.domain.name!r} cannot be snapshotted while it "
+                         f"runs: {'; '.join(refused)}")
+    kept = tuple(e for e in target.domain.disks
+                 if not (e.spec.target and os.path.realpath(e.spec.target) in unreachable))
+    domain = target.domain._replace(disks=kept)  # QMP's disks only, in the domain's order
+    wanted = [(e.spec.vdev, e.spec.target) for e in kept
               if e.spec.target and e.spec.devtype == "disk"]
+    if not wanted:
+        return Target(domain, target.toolstack, live, target.reason)
     try:
         devices = qmp(live.qmp_socket).query_block()
     except QmpError as exc:
         raise UsageError(f"Xen domain {target.domain.name!r}: its device model's QMP socket "
                          f"{live.qmp_socket} does not answer: {exc.desc}") from None
     disks = live_disks(devices, wanted)
-    return Target(target.domain, target.toolstack,
-                  Live(live.toolstack, live.state, live.qmp_socket, disks, live.domid,
-                       live.pid, live.argv, live.memory_bytes), target.reason)
+    return Target(domain, target.toolstack, live._replace(disks=disks), target.reason)

@@ -83,3 +83,15 @@ def test_every_call_is_logged_even_without_hypervisor(tmp_path: Path) -> None:
     assert (proc.returncode, proc.stderr) == (1, "ERROR:  Can't find hypervisor information "
                                                  "in sysfs!\n")
     assert fake.calls() == [["list"]]
+
+
+def test_help_is_xl_s_own_from_its_command_table(tmp_path: Path) -> None:
+    """xl.c help() with xl_cmdtable.c's entry (4.17.5: save at xl_cmdtable.c:155)."""
+    proc = xl(FakeXl(tmp_path), "save", "-h")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith(
+        "Usage: xl [-vtTN] save [options] <Domain> <CheckpointFile> [<ConfigFile>]\n\n"
+        "Save a domain state to restore later.\n\nOptions:\n\n-h  Print this help.\n"
+        "-c  Leave domain running after creating the snapshot.\n")
+    listed = xl(FakeXl(tmp_path), "list", "--help")
+    assert listed.stdout.startswith("Usage: xl [-vtT] list [options] [Domain]\n")

@@ -8,12 +8,14 @@ import pytest
 
 from commands.drivers.process import ToolMissing, ToolTimeout
 from commands.drivers.xl import (
+    SAVE_BASE,
     DomainNotFound,
     DomainState,
     NoHypervisor,
     Xl,
     XlError,
     XlOutputError,
+    save_timeout,
 )
 from tests.fakes.fake_xl_state import FakeDisk, FakeXl
 
@@ -183,9 +185,20 @@ def test_no_hypervisor_is_typed_with_a_one_line_message(fake_xl: FakeXl, xl: Xl,
 def test_a_hanging_xl_is_killed_at_the_timeout(fake_xl: FakeXl, xl: Xl, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     fake_xl.add_domain("web")
-    monkeypatch.setenv("XLSNAP_FAKE_XL_HANG", "save")
+    monkeypatch.setenv("XLSNAP_FAKE_XL_HANG", "pause")
     with pytest.raises(ToolTimeout):
-        Xl(binary=xl.binary, timeout=0.5).save("web", str(tmp_path / "s"))
+        Xl(binary=xl.binary, timeout=0.5).pause("web")
+
+
+def test_save_and_restore_are_not_bound_by_the_generic_timeout(
+        fake_xl: FakeXl, xl: Xl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_xl.add_domain("web")
+    monkeypatch.setenv("XLSNAP_FAKE_XL_HANG", "save,restore")
+    monkeypatch.setenv("XLSNAP_FAKE_XL_HANG_SECONDS", "1")
+    quick = Xl(binary=xl.binary, timeout=0.3)
+    assert quick.save("web", str(tmp_path / "s"), pause=False).ok
+    assert quick.restore(str(tmp_path / "s"), paused=True).ok
+    assert save_timeout(0) == SAVE_BASE and save_timeout(2**30) == SAVE_BASE + 64
 
 
 def test_missing_xl_is_tool_missing(tmp_path: Path) -> None:

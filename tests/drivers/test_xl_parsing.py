@@ -9,6 +9,7 @@ from commands.drivers.xl import (
     DomainNotFound,
     DomainState,
     NoHypervisor,
+    NotPrivileged,
     XlError,
     XlOutputError,
     _error,
@@ -135,6 +136,16 @@ def test_bare_xl_binary_without_xen_is_no_hypervisor() -> None:
               "open libxc handle: No such file or directory\ncannot init xl context\n")
     error = _error(_result(stderr))
     assert isinstance(error, NoHypervisor) and "\n" not in str(error)
+
+
+def test_a_user_who_is_not_root_is_told_so() -> None:
+    stderr = ("xencall: error: Could not obtain handle on privileged command interface: "
+              "Permission denied\nlibxl: error: libxl.c:102:libxl_ctx_alloc: cannot "
+              "open libxc handle: Permission denied\ncannot init xl context\n")
+    error = _error(_result(stderr))
+    assert isinstance(error, NotPrivileged) and not isinstance(error, NoHypervisor)
+    assert str(error) == ("xl needs root: it could not open Xen's privileged command "
+                          "interface (Permission denied); run xlsnap as root")
 
 
 @pytest.mark.parametrize("stderr", [

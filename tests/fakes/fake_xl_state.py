@@ -31,18 +31,28 @@ STATES = ("running", "blocked", "paused", "shutdown", "dying", "idle")
 
 @dataclass(frozen=True)
 class FakeDisk:
-    """A disk as libxl stores it; ``access="ro"`` omits ``readwrite`` like libxl does."""
+    """A disk as libxl stores it; ``access="ro"`` omits ``readwrite`` like libxl does, and
+    ``backend`` is printed only when the config chose one (``backendtype=``): libxl picks
+    the backend at run time and real ``xl list -l`` shows none (reference/xen-in-qemu.md)."""
 
     target: str
     vdev: str
     format: str = "qcow2"
     access: str = "rw"
-    backend: str = "qdisk"
+    backend: str = ""
     cdrom: bool = False
+    backend_domid: int = 0
+    script: str = ""
 
     def libxl(self) -> dict[str, Any]:
         disk: dict[str, Any] = {"pdev_path": self.target, "vdev": self.vdev,
-                                "backend": self.backend, "format": self.format}
+                                "format": self.format}
+        if self.backend:
+            disk["backend"] = self.backend
+        if self.backend_domid:
+            disk["backend_domid"] = self.backend_domid
+        if self.script:
+            disk["script"] = self.script
         if self.cdrom:
             disk.update(removable=1, is_cdrom=1)
         if self.access in ("rw", "w"):
@@ -51,14 +61,15 @@ class FakeDisk:
 
 
 def libxl_config(name: str, uuid: str, memory_mib: int, vcpus: int,
-                 disks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+                 disks: Sequence[dict[str, Any]], type: str = "hvm") -> dict[str, Any]:
     """A domain config shaped like libxl's JSON: defaults omitted, defbools as strings."""
+    type_info = ({"acpi": "True", "nographic": "True", "vga": {}} if type == "hvm" else {})
     config: dict[str, Any] = {
-        "c_info": {"type": "hvm", "name": name, "uuid": uuid, "run_hotplug_scripts": "True"},
+        "c_info": {"type": type, "name": name, "uuid": uuid, "run_hotplug_scripts": "True"},
         "b_info": {"max_vcpus": vcpus, "avail_vcpus": list(range(vcpus)),
                    "max_memkb": memory_mib * 1024, "target_memkb": memory_mib * 1024,
                    "device_model_version": "qemu_xen",
-                   "type.hvm": {"acpi": "True", "nographic": "True", "vga": {}}},
+                   f"type.{type}": type_info},
     }
     if disks:
         config["disks"] = [dict(d) for d in disks]
@@ -128,6 +139,10 @@ class Store:
         with open(self.root / "calls.log", "a") as handle:
             handle.write(json.dumps(list(argv)) + "\n")
 
+    def remember_pid(self, pid: int) -> None:
+        with open(self.root / "device-models", "a") as handle:
+            handle.write(f"{pid}\n")
+
     def output_format(self) -> str:
         conf = self.root / "xl.conf"
         if conf.exists() and 'output_format="sxp"' in conf.read_text().replace(" ", ""):
@@ -148,7 +163,8 @@ class FakeXl:
 
     def add_domain(self, name: str, domid: int | None = None, disks: Sequence[FakeDisk] = (),
                    state: str = "running", memory_mib: int = 512, vcpus: int = 1,
-                   uuid: str | None = None) -> dict[str, Any]:
+                   uuid: str | None = None, type: str = "hvm",
+                   b_info: dict[str, Any] | None = None) -> dict[str, Any]:
         """Create a domain as if ``xl create`` had run; returns its record."""
         if state not in STATES:
             raise ValueError(f"state must be one of {STATES}")
@@ -160,7 +176,8 @@ class FakeXl:
                    "pause_count": 1 if state == "paused" else 0, "memory_mib": memory_mib,
                    "vcpus": vcpus, "cpu_time": 1.5, "memory_image": secrets.token_hex(16),
                    "config": libxl_config(name, uuid or str(uuidlib.uuid4()), memory_mib,
-                                          vcpus, [d.libxl() for d in disks])}
+                                          vcpus, [d.libxl() for d in disks], type)}
+            dom["config"]["b_info"].update(b_info or {})
             store.put(dom)
             return dom
 
@@ -179,6 +196,22 @@ class FakeXl:
             assert dom is not None, name
             dom["memory_image"] = token
             store.put(dom)
+
+    def attach_device_model(self, name: str, argv: Sequence[str], pid: int, qmp: str,
+                            log: str) -> None:
+        """Say which process serves the domain's disks (the fake then stops, continues,
+        restarts and ends it as libxl would its device model)."""
+        with self.store.locked() as store:
+            dom = store.by_name(name)
+            assert dom is not None, name
+            dom["device_model"] = {"argv": list(argv), "pid": pid, "qmp": qmp, "log": log}
+            store.put(dom)
+            store.remember_pid(pid)
+
+    def device_model_pids(self) -> list[int]:
+        """Every device model the fake was told of or started (for the tests' clean-up)."""
+        path = self.root / "device-models"
+        return [int(x) for x in path.read_text().split()] if path.exists() else []
 
     def set_output_format(self, fmt: str) -> None:
         (self.root / "xl.conf").write_text(f'output_format="{fmt}"\n')

@@ -31,7 +31,8 @@ EXPECTED = {
     "SealKeyError": 2, "SealRefused": 2,
     # drivers: a tool failed before anything changed (operations turn these into steps)
     "DriverError": 1, "ToolMissing": 1, "ToolTimeout": 1, "QemuImgError": 1,
-    "XlError": 1, "NoHypervisor": 1, "DomainNotFound": 1, "XlOutputError": 1,
+    "XlError": 1, "NoHypervisor": 1, "NotPrivileged": 1, "DomainNotFound": 1,
+    "XlOutputError": 1,
     "QmpError": 1, "QmpUnavailable": 1, "QmpTimeout": 1, "QmpJobFailed": 1,
     "QmpMigrationFailed": 1, "QmpBusy": 3, "UnsafePath": 2,
     # a snapshot-load that would find another snapshot by ID: the step fails, is undone

@@ -16,15 +16,17 @@ import subprocess
 import pytest
 
 from tests.conftest import read_pattern, tags
-from tests.xen.conftest import DOMID, XenHost
+from tests.xen.conftest import DOMID, NODES, XenHost
 
 pytestmark = pytest.mark.slow
 FAILING_QEMU_IMG = "tests/fakes/failing_qemu_img.py"
 
 
 def qmp_tags(host: XenHost) -> dict[str, tuple[str, ...]]:
+    """Tags per qdisk node, as the device model sees them."""
     assert host.vm is not None
-    return {d.device: d.snapshots for d in host.vm.qmp().query_block()}
+    return {d.node_name: d.snapshots for d in host.vm.qmp().query_block()
+            if d.node_name in NODES}
 
 
 def assert_running(host: XenHost) -> None:
@@ -45,10 +47,10 @@ def test_domain_snapshot_is_save_p_then_one_transaction_then_unpause(xen_host: X
     assert steps[0][2:] == ["xl", "save", "-p", "web", str(memory)]
     assert steps[1][2:5] == ["qmp", str(xen_host.qmp_dir / f"qmp-libxl-{DOMID}"), "transaction"]
     assert json.loads(steps[1][5])["actions"] == [
-        {"type": "blockdev-snapshot-internal-sync", "data": {"device": "drv0", "name": "s1"}},
-        {"type": "blockdev-snapshot-internal-sync", "data": {"device": "drv1", "name": "s1"}}]
+        {"type": "blockdev-snapshot-internal-sync", "data": {"device": "xvda-qcow2", "name": "s1"}},
+        {"type": "blockdev-snapshot-internal-sync", "data": {"device": "xvdb-qcow2", "name": "s1"}}]
     assert steps[2][2:] == ["xl", "unpause", "web"]
-    assert qmp_tags(xen_host) == {"drv0": ("s1",), "drv1": ("s1",)}
+    assert qmp_tags(xen_host) == {"xvda-qcow2": ("s1",), "xvdb-qcow2": ("s1",)}
     assert_running(xen_host)
     assert stat.S_IMODE(memory.stat().st_mode) == 0o600
     assert stat.S_IMODE(memory.parent.stat().st_mode) == 0o700
@@ -70,7 +72,7 @@ def test_disk_only_snapshot_does_not_pause(xen_host: XenHost) -> None:
     assert xen_host.record("d1")["crash_consistent"] is True
     assert xen_host.record("d1")["memory"] == "no"
     assert list(xen_host.domain_dir.glob("*.save")) == []
-    assert qmp_tags(xen_host) == {"drv0": ("d1",), "drv1": ("d1",)}
+    assert qmp_tags(xen_host) == {"xvda-qcow2": ("d1",), "xvdb-qcow2": ("d1",)}
 
 
 def test_failed_save_leaves_the_domain_running_and_nothing_behind(xen_host: XenHost) -> None:
@@ -79,7 +81,7 @@ def test_failed_save_leaves_the_domain_running_and_nothing_behind(xen_host: XenH
     assert len(run.err.strip().splitlines()) == 1
     assert_running(xen_host)
     assert list(xen_host.home.rglob("*.save")) == []
-    assert qmp_tags(xen_host) == {"drv0": (), "drv1": ()}
+    assert qmp_tags(xen_host) == {"xvda-qcow2": (), "xvdb-qcow2": ()}
     assert xen_host.last_outcome() == "compensated"
 
 
@@ -98,7 +100,7 @@ def test_a_failing_step_is_undone_and_the_domain_unpaused(xen_host: XenHost, ste
     assert xen_host.mutating_calls()[0][:2] == ["save", "-p"]
     assert xen_host.mutating_calls().count(["unpause", "web"]) == 1
     assert list(xen_host.home.rglob("*.save")) == []
-    assert qmp_tags(xen_host) == {"drv0": (), "drv1": ()}
+    assert qmp_tags(xen_host) == {"xvda-qcow2": (), "xvdb-qcow2": ()}
     assert xen_host.last_outcome() == "compensated"
     assert xen_host.xlsnap("snapshot-list", "--json", "web").out.strip() == "[]"
 
@@ -113,7 +115,7 @@ def test_a_failing_unpause_stays_in_flight_and_recover_unpauses(xen_host: XenHos
     assert recovered.code == 0, recovered.err
     assert_running(xen_host)
     assert list(xen_host.home.rglob("*.save")) == []
-    assert qmp_tags(xen_host) == {"drv0": (), "drv1": ()}
+    assert qmp_tags(xen_host) == {"xvda-qcow2": (), "xvdb-qcow2": ()}
     assert xen_host.xlsnap("check", "web").code == 0
 
 
@@ -132,28 +134,27 @@ def test_killed_create_is_recovered_unpaused_with_nothing_orphaned(
     saves = sorted(p.name for p in xen_host.home.rglob("*.save"))
     if taken:  # rolled forward: everything is there
         assert taken == ["s1"] and saves == ["s1.save"]
-        assert qmp_tags(xen_host) == {"drv0": ("s1",), "drv1": ("s1",)}
+        assert qmp_tags(xen_host) == {"xvda-qcow2": ("s1",), "xvdb-qcow2": ("s1",)}
     else:
-        assert saves == [] and qmp_tags(xen_host) == {"drv0": (), "drv1": ()}
+        assert saves == [] and qmp_tags(xen_host) == {"xvda-qcow2": (), "xvdb-qcow2": ()}
     assert xen_host.xlsnap("check", "web").code == 0
     assert xen_host.xlsnap("recover", "web").out.strip() == "web: nothing in flight"
 
 
-def _snapshot_then_stop_device_model(host: XenHost) -> str:
-    """s1 of the running domain, then its disk and RAM change; the device model is stopped
-    (as ``xl destroy`` would stop it) so that the revert's qemu-img can open the disks."""
+def _snapshot_then_change(host: XenHost) -> str:
+    """s1 of the running domain, then its disk and RAM change. The device model keeps
+    running: the revert's ``xl destroy`` ends it (a moment later, as with libxl)."""
     assert host.vm is not None
-    host.vm.qemu_io("drv0", "write -P 0x11 0 64k")
+    host.vm.qemu_io("xvda-qcow2", "write -P 0x11 0 64k")
     assert host.xlsnap("snapshot-create", "-n", "s1", "web").code == 0
     token = host.domain()["memory_image"]
-    host.vm.qemu_io("drv0", "write -P 0x22 0 64k")
+    host.vm.qemu_io("xvda-qcow2", "write -P 0x22 0 64k")
     host.fake.set_memory("web", "changed-after-s1")
-    host.vm.kill()
     return token
 
 
 def test_revert_destroys_reverts_disks_restores_and_unpauses(xen_host: XenHost) -> None:
-    token = _snapshot_then_stop_device_model(xen_host)
+    token = _snapshot_then_change(xen_host)
     before = len(xen_host.calls())
     run = xen_host.xlsnap("snapshot-revert", "-n", "s1", "web")
     assert run.code == 0, run.err
@@ -171,7 +172,7 @@ def test_revert_destroys_reverts_disks_restores_and_unpauses(xen_host: XenHost) 
 
 
 def test_revert_paused_leaves_the_restored_domain_paused(xen_host: XenHost) -> None:
-    _snapshot_then_stop_device_model(xen_host)
+    _snapshot_then_change(xen_host)
     run = xen_host.xlsnap("snapshot-revert", "--paused", "-n", "s1", "web")
     assert run.code == 0, run.err
     assert xen_host.domain()["state"] == "paused"
@@ -179,7 +180,7 @@ def test_revert_paused_leaves_the_restored_domain_paused(xen_host: XenHost) -> N
 
 
 def test_revert_failing_on_a_disk_puts_the_domain_back_as_it_was(xen_host: XenHost) -> None:
-    _snapshot_then_stop_device_model(xen_host)
+    _snapshot_then_change(xen_host)
     env = {"XLSNAP_QEMU_IMG": FAILING_QEMU_IMG,
            "XLSNAP_TEST_FAIL": json.dumps([["snapshot -a", str(xen_host.disks[1])]])}
     run = xen_host.xlsnap("snapshot-revert", "-n", "s1", "web", **env)
@@ -194,7 +195,7 @@ def test_revert_failing_on_a_disk_puts_the_domain_back_as_it_was(xen_host: XenHo
 
 
 def test_revert_failing_restore_brings_back_the_domain(xen_host: XenHost) -> None:
-    _snapshot_then_stop_device_model(xen_host)
+    _snapshot_then_change(xen_host)
     run = xen_host.xlsnap("snapshot-revert", "-n", "s1", "web",
                           XLSNAP_FAKE_XL_FAIL="restore")
     assert "domain-restore" in run.err
@@ -211,7 +212,7 @@ def test_revert_failing_restore_brings_back_the_domain(xen_host: XenHost) -> Non
 
 
 def test_revert_refuses_an_altered_memory_image_unless_forced(xen_host: XenHost) -> None:
-    _snapshot_then_stop_device_model(xen_host)
+    _snapshot_then_change(xen_host)
     memory = xen_host.domain_dir / "s1.save"
     with memory.open("ab") as handle:
         handle.write(b"tampered")
@@ -234,7 +235,7 @@ def test_delete_removes_live_tags_through_qmp_and_the_memory_image(xen_host: Xen
     assert run.code == 0, run.err
     assert [s[1] for s in xen_host.steps()] == ["live-tag-delete", "live-tag-delete",
                                                 "memory-remove", "metadata-remove"]
-    assert qmp_tags(xen_host) == {"drv0": (), "drv1": ()}
+    assert qmp_tags(xen_host) == {"xvda-qcow2": (), "xvdb-qcow2": ()}
     assert list(xen_host.domain_dir.iterdir()) == []
 
 
@@ -280,7 +281,8 @@ def test_qmp_socket_of_the_device_model_is_by_domid(xen_host: XenHost) -> None:
     assert xen_host.mutating_calls() == []
 
 
-def test_snapshot_of_a_paused_domain_leaves_it_paused(xen_host: XenHost) -> None:
+def test_snapshot_of_a_paused_domain_leaves_it_paused(xen_hvm_host: XenHost) -> None:
+    xen_host = xen_hvm_host  # an HVM guest is suspended without its help
     before = len(xen_host.calls())
     subprocess.run([xen_host.fake.binary, "pause", "web"], env=xen_host.env(), check=True)
     run = xen_host.xlsnap("snapshot-create", "-n", "p1", "web")
@@ -310,7 +312,7 @@ REVERT_STEPS = 11   # save, destroy, 2 safety tags, 2 applies, restore, unpause,
 @pytest.mark.parametrize("step", range(1, REVERT_STEPS + 1))
 def test_killed_revert_is_recovered_to_one_state_or_the_other(xen_host: XenHost,
                                                              step: int) -> None:
-    token = _snapshot_then_stop_device_model(xen_host)
+    token = _snapshot_then_change(xen_host)
     run = xen_host.xlsnap("snapshot-revert", "-n", "s1", "web",
                           XLSNAP_FAULT_INJECT=f"kill:{step}:effect")
     assert run.code == -9, run.err
