@@ -43,6 +43,7 @@ _NO_HYPERVISOR = ("Can't find hypervisor information in sysfs", "Hypervisor is n
 _NOT_FOUND = re.compile(r"is an invalid domain identifier|Can't get domid of domain name|"
                         r"Can't get domain name of domain id|Error: Domain '.*' does not exist"
                         r"|Non-existant domain")
+_NOT_MADE = re.compile(r"cannot make domain|cannot \(re-\)build domain")
 _LIST_LINE = re.compile(r"^(?P<name>.*?)\s+(?P<domid>\d+)\s+(?P<mem>\d+)\s+(?P<vcpus>\d+)\s+"
                         r"(?P<flags>[-rbpsSwcd?]{6})\s+(?P<time>[\d.]+)")
 
@@ -259,6 +260,14 @@ def _error(result: ProcessResult) -> XlError:
         reason = _last_line(stderr).removeprefix("ERROR:").strip()
         return NoHypervisor(f"no Xen hypervisor is running on this host (xl: {reason})", result)
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    made = next((k for k, ln in enumerate(lines) if _NOT_MADE.search(ln)), None)
+    if made is not None:
+        # A create or restore that failed: libxl then destroys the domid it never made
+        # (libxl__destroy_domid) and logs 'Non-existant domain', 'Unable to destroy guest',
+        # 'Destruction of domain failed' (real xl 4.17, the real-Xen tier). Those are
+        # consequences: the message is the first error before them (the cause).
+        cause = next((ln for ln in lines[:made + 1] if "error" in ln.lower()), lines[made])
+        return XlError(cause, result)
     found = [ln for ln in lines if _NOT_FOUND.search(ln)]
     if found:
         return DomainNotFound(found[-1], result)

@@ -45,8 +45,10 @@ class FakeDisk:
     script: str = ""
 
     def libxl(self) -> dict[str, Any]:
+        # real xl 4.17's list -l prints colo_restore_enable (a defbool) for every disk, and
+        # no backend (libxl picks it at run time): the real-Xen tier's transcript
         disk: dict[str, Any] = {"pdev_path": self.target, "vdev": self.vdev,
-                                "format": self.format}
+                                "format": self.format, "colo_restore_enable": "False"}
         if self.backend:
             disk["backend"] = self.backend
         if self.backend_domid:
@@ -65,7 +67,9 @@ def libxl_config(name: str, uuid: str, memory_mib: int, vcpus: int,
     """A domain config shaped like libxl's JSON: defaults omitted, defbools as strings."""
     type_info = ({"acpi": "True", "nographic": "True", "vga": {}} if type == "hvm" else {})
     config: dict[str, Any] = {
-        "c_info": {"type": type, "name": name, "uuid": uuid, "run_hotplug_scripts": "True"},
+        # c_info.domid is INVALID_DOMID in the stored config (real xl list -l, the tier)
+        "c_info": {"type": type, "name": name, "domid": 4294967295, "uuid": uuid,
+                   "run_hotplug_scripts": "True"},
         "b_info": {"max_vcpus": vcpus, "avail_vcpus": list(range(vcpus)),
                    "max_memkb": memory_mib * 1024, "target_memkb": memory_mib * 1024,
                    "device_model_version": "qemu_xen",
