@@ -7,16 +7,14 @@ from typing import Annotated
 import typer
 
 from commands.cli.main import services
-from commands.cli.snapshot_name import one_name
+from commands.cli.snapshot_name import SnapshotArgument, SnapshotOption, one_name
 
 
 def snapshot_edit(
     ctx: typer.Context,
     domain: Annotated[str, typer.Argument(help="Domain name.")],
-    snapshot: Annotated[str | None, typer.Argument(
-        metavar="[NAME]", help="The snapshot (or -n NAME).")] = None,
-    name_option: Annotated[str | None, typer.Option("-n", "--name", help="The snapshot.")]
-    = None,
+    snapshot: SnapshotArgument = None,
+    name_option: SnapshotOption = None,
     rename: Annotated[str | None, typer.Option("--rename", help="Its new name.")] = None,
     description: Annotated[str | None, typer.Option(
         "--description", help="Its new description.")] = None,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from commands.cli.main import services
-from commands.cli.snapshot_name import one_name
+from commands.cli.snapshot_name import SnapshotArgument, SnapshotOption, one_name
 from commands.errors import UsageError
 from commands.lookup import domain_id_for
 from projections.history import actor_label
@@ -19,10 +19,8 @@ from projections.snapshot_info import snapshot_info as info_of
 def snapshot_info(
     ctx: typer.Context,
     domain: Annotated[str, typer.Argument(help="Domain name.")],
-    snapshot: Annotated[str | None, typer.Argument(
-        metavar="[NAME]", help="The snapshot (or -n NAME).")] = None,
-    name_option: Annotated[str | None, typer.Option("-n", "--name", help="The snapshot.")]
-    = None,
+    snapshot: SnapshotArgument = None,
+    name_option: SnapshotOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
 ) -> None:
     """One snapshot on one screen: parent, children, type, state, disks, memory, who, when.

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from commands.errors import UsageError
+
+#: The snapshot a query or an edit names: NAME after the domain, or ``-n NAME``.
+SnapshotArgument = Annotated[str | None, typer.Argument(
+    metavar="[NAME]", help="The snapshot (or -n NAME).")]
+SnapshotOption = Annotated[str | None, typer.Option("-n", "--name", help="The snapshot.")]
 
 
 def one_name(positional: str | None, option: str | None, required: bool = True) -> str | None:

@@ -7,16 +7,14 @@ from typing import Annotated
 import typer
 
 from commands.cli.snapshot_info import snapshot_record
-from commands.cli.snapshot_name import one_name
+from commands.cli.snapshot_name import SnapshotArgument, SnapshotOption, one_name
 
 
 def snapshot_parent(
     ctx: typer.Context,
     domain: Annotated[str, typer.Argument(help="Domain name.")],
-    snapshot: Annotated[str | None, typer.Argument(
-        metavar="[NAME]", help="The snapshot (or -n NAME).")] = None,
-    name_option: Annotated[str | None, typer.Option("-n", "--name", help="The snapshot.")]
-    = None,
+    snapshot: SnapshotArgument = None,
+    name_option: SnapshotOption = None,
 ) -> None:
     """Print the parent of snapshot NAME; for a root, nothing (stderr says it is a root).
 
