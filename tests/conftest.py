@@ -38,6 +38,16 @@ def tags(path: Path | str) -> list[str]:
     return [s["name"] for s in image_info(path).get("snapshots", [])]
 
 
+def tags_unlocked(path: Path | str) -> list[str]:
+    """``tags`` read with ``-U`` (no lock): for polling an image another process writes.
+
+    A locking read while xlsnap works could make xlsnap's own qemu-img (or its check of
+    QEMU's lock bytes) fail, which is the test's doing, not xlsnap's.
+    """
+    info = json.loads(qemu_img("info", "-U", "--output=json", str(path)).stdout)
+    return [s["name"] for s in info.get("snapshots", [])]
+
+
 def write_pattern(path: Path | str, byte: int, offset: int = 0, length: int = 65536) -> None:
     """Write ``length`` bytes of ``byte`` at ``offset`` into a qcow2 image (qemu-io)."""
     subprocess.run(["qemu-io", "-f", "qcow2", "-c",

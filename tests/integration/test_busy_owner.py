@@ -21,7 +21,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from tests.conftest import REPO, Scratch, read_pattern, tags, write_pattern
+from tests.conftest import REPO, Scratch, read_pattern, tags, tags_unlocked, write_pattern
 
 FAKE = str(REPO / "tests" / "fakes" / "failing_qemu_img.py")
 
@@ -41,7 +41,7 @@ def wait_for_tag(path: Path, tag: str, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if tag in tags(path):
+            if tag in tags_unlocked(path):
                 return
         except subprocess.CalledProcessError:
             pass  # still locked by the writer

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Scratch, read_pattern, tags, write_pattern
+from tests.conftest import REPO, Scratch, read_pattern, tags, tags_unlocked, write_pattern
 
 FAKE = str(REPO / "tests" / "fakes" / "failing_qemu_img.py")
 
@@ -123,6 +123,6 @@ def test_interrupted_create_is_undone(scratch: Scratch, xlsnap, sig: signal.Sign
 def _has_tag(path: Path, name: str) -> bool:
     """Poll-friendly: an image still locked by the writer counts as not yet tagged."""
     try:
-        return name in tags(path)
+        return name in tags_unlocked(path)
     except subprocess.CalledProcessError:
         return False

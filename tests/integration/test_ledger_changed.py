@@ -21,14 +21,14 @@ from commands.drivers.qemu_img import QemuImg
 from commands.errors import LedgerWriteFailed
 from commands.operation import LedgerChanged, Operation
 from ledger.app import LedgerApp
-from tests.conftest import REPO, Scratch, read_pattern, tags, write_pattern
+from tests.conftest import REPO, Scratch, read_pattern, tags, tags_unlocked, write_pattern
 
 FAKE = str(REPO / "tests" / "fakes" / "failing_qemu_img.py")
 
 
 def _tagged(path) -> bool:
     try:
-        return "s1" in tags(path)
+        return "s1" in tags_unlocked(path)
     except subprocess.CalledProcessError:
         return False  # qemu-img is writing it (locked)
 
