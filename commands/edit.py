@@ -90,6 +90,15 @@ def _rename_tags(svc: Services, target: Any, ledger: Any, name: str, new: str,
         raise UsageError(f"snapshot {name!r} holds the domain's memory inside its qcow2 "
                          "images; a renamed tag would not: not renamed")
     disks = internal_disks(target.domain, ledger, name, svc.qemu_img, "rename")
+    tops = {e.spec.vdev: os.path.realpath(e.spec.target) for e in target.domain.disks
+            if e.spec.target}
+    for d in disks:
+        if tops.get(d.device) != os.path.realpath(d.path):
+            # Its tag would be taken anew by applying tags to a backing file, which an
+            # overlay reads through: refused, as a revert under an overlay is.
+            raise UsageError(f"snapshot {name!r}'s tag on disk {d.device!r} is in {d.path}, "
+                             "which now has an overlay on top (a later external snapshot); "
+                             "renaming it is not supported")
     for d in disks:
         check_writable(d.device, d.path)
         if svc.qemu_img.info(d.path, force_share=True).find(new):

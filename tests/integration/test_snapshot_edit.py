@@ -98,3 +98,18 @@ def test_renames_that_cannot_be_are_refused_with_nothing_changed(three: Scratch,
     assert held.code == 2 and "held (keep)" in held.err
     assert event_count(three.ledger) > before          # only the hold was recorded
     assert tags(three.disk_a) == ["s1", "s2"]
+
+
+def test_a_rename_under_an_overlay_is_refused_and_the_chain_is_untouched(
+        three: Scratch, xlsnap: Xlsnap) -> None:
+    cfg = three.root / "ext.cfg"
+    cfg.write_text('name = "e1"\ntype = "external"\n')
+    assert xlsnap("snapshot-create", "web", str(cfg)).code == 0
+    before = event_count(three.ledger)
+    mtime = three.disk_a.stat().st_mtime_ns
+    run = xlsnap("snapshot-edit", "web", "s1", "--rename", "base")
+    assert run.code == 2 and "has an overlay on top" in run.err, run.err
+    assert event_count(three.ledger) == before
+    assert three.disk_a.stat().st_mtime_ns == mtime and tags(three.disk_a) == ["s1", "s2"]
+    assert read_pattern(three.images / "a.e1.qcow2", 0x13)     # the guest's view is as it was
+    assert xlsnap("check", "web").code == 0
