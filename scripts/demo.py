@@ -135,6 +135,13 @@ def walk_through(demo: Demo) -> None:
     demo.xlsnap("snapshot-list", DOMAIN)
     demo.tool("qemu-img", "snapshot", "-l", disk_b)
 
+    say("The operator's tree: leaves with their parents, one snapshot in full, a hold")
+    demo.xlsnap("snapshot-list", "--leaves", "--parent", DOMAIN)
+    demo.xlsnap("snapshot-info", DOMAIN, "clean")
+    demo.xlsnap("snapshot-hold", DOMAIN, "clean", "audit-2026")
+    demo.xlsnap("snapshot-delete", DOMAIN, "clean", expect=2)
+    demo.xlsnap("prune", "--keep-last", "1", "--dry-run", DOMAIN)
+
     say("The ledger: every step, with the exact command it ran and who ran it")
     demo.xlsnap("history", DOMAIN)
 
