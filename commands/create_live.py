@@ -127,10 +127,16 @@ def _memory_choice(cmd: CreateSnapshot, snapcfg: SnapshotConfig | None) -> str:
 def plan_live_disks(domain: Domain, live: Live, snapcfg: SnapshotConfig | None,
                     name: str) -> list[LivePlan]:
     """What happens to each live disk; raises ``UsageError`` on anything that cannot work."""
-    if len(live.disks) != len(domain.disks):
-        raise ValueError("a live domain must describe each of its disks")
-    plans = [_plan_one(domain, live, entry, live.disks[index], kind, request, name)
-             for index, entry, request, kind in chosen_disks(domain, snapcfg)]
+    # Matched by vdev, not by position: a toolstack may leave out disks it does not
+    # serve (a Xen domain's read-only cdrom), which no snapshot covers anyway.
+    by_vdev = {d.vdev: d for d in live.disks}
+    plans = []
+    for _, entry, request, kind in chosen_disks(domain, snapcfg):
+        disk = by_vdev.get(entry.spec.vdev)
+        if disk is None:
+            raise UsageError(f"disk {entry.spec.vdev!r} of domain {domain.name!r} is not open "
+                             "in its device model: it cannot be snapshotted live")
+        plans.append(_plan_one(domain, live, entry, disk, kind, request, name))
     check_distinct_overlays([p.overlay for p in plans])
     return plans
 

@@ -348,3 +348,14 @@ def test_qemu_img_never_writes_an_image_a_device_model_has_open(xen_host: XenHos
     quit_device_model(host)
     assert tags(host.disks[0]) == [] and image_check_clean(host.disks[0])
     assert read_pattern(host.disks[0], 0x11)
+
+
+def test_a_domain_with_a_cdrom_is_snapshotted_through_its_disks(xen_host: XenHost) -> None:
+    """An empty or ISO cdrom is in xl's disk list but never in a snapshot (read-only)."""
+    xen_host.fake.add_domain("db", domid=9, disks=[
+        FakeDisk("", "hdc", format="raw", access="ro", cdrom=True),
+        FakeDisk(str(xen_host.disks[0]), "xvda")])
+    xen_host.link_device_model(9)
+    run = xen_host.xlsnap("snapshot-create", "--disk-only", "-n", "d1", "db")
+    assert run.code == 0, run.err
+    assert [d["device"] for d in xen_host.record_of("db", "d1")["disks"]] == ["xvda"]
