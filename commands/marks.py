@@ -6,6 +6,9 @@ and in ``history``, and a replay shows them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from commands.errors import UsageError
 from commands.operation import Operation
 from commands.services import Services
@@ -20,13 +23,23 @@ def _ledger(svc: Services, domain_name: str, name: str) -> DomainLedger:
     return ledger
 
 
+def record_only(svc: Services, ledger: DomainLedger, kind: str, name: str | None,
+                details: dict[str, Any], fact: Callable[[DomainLedger, str], None],
+                message: str = "") -> None:
+    """An operation with no steps: started and closed with ``fact(ledger, operation_id)``
+    (``recover`` finishes one a crash left in flight from what ``details`` holds)."""
+    op = Operation(svc.app, ledger, svc.actor, svc.tools)
+    op.start(kind, name, details, [])
+    op.complete(lambda lg: fact(lg, op.operation_id), message=message)
+    svc.sync()
+
+
 def mark_current(svc: Services, domain_name: str, name: str) -> None:
     """Make ``name`` the current snapshot (the next one's parent); no disk changes."""
     ledger = _ledger(svc, domain_name, name)
-    op = Operation(svc.app, ledger, svc.actor, svc.tools)
-    op.start("mark-current", name, {"domain": domain_name, "previous": ledger.current}, [])
-    op.complete(lambda lg: lg.record_marked_current(op.operation_id, name, svc.actor))
-    svc.sync()
+    record_only(svc, ledger, "mark-current", name,
+                {"domain": domain_name, "previous": ledger.current},
+                lambda lg, op: lg.record_marked_current(op, name, svc.actor))
 
 
 def hold(svc: Services, domain_name: str, name: str, tag: str) -> None:
@@ -35,10 +48,8 @@ def hold(svc: Services, domain_name: str, name: str, tag: str) -> None:
     ledger = _ledger(svc, domain_name, name)
     if tag in ledger.holds(name):
         raise UsageError(f"snapshot {name!r} already has a hold {tag!r}")
-    op = Operation(svc.app, ledger, svc.actor, svc.tools)
-    op.start("hold", name, {"domain": domain_name, "tag": tag}, [])
-    op.complete(lambda lg: lg.record_held(op.operation_id, name, tag, svc.actor))
-    svc.sync()
+    record_only(svc, ledger, "hold", name, {"domain": domain_name, "tag": tag},
+                lambda lg, op: lg.record_held(op, name, tag, svc.actor))
 
 
 def release(svc: Services, domain_name: str, name: str, tag: str) -> None:
@@ -48,7 +59,5 @@ def release(svc: Services, domain_name: str, name: str, tag: str) -> None:
     if tag not in ledger.holds(name):
         held = ", ".join(ledger.holds(name)) or "none"
         raise UsageError(f"snapshot {name!r} has no hold {tag!r} (its holds: {held})")
-    op = Operation(svc.app, ledger, svc.actor, svc.tools)
-    op.start("release", name, {"domain": domain_name, "tag": tag}, [])
-    op.complete(lambda lg: lg.record_released(op.operation_id, name, tag, svc.actor))
-    svc.sync()
+    record_only(svc, ledger, "release", name, {"domain": domain_name, "tag": tag},
+                lambda lg, op: lg.record_released(op, name, tag, svc.actor))

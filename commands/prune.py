@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from commands.delete import delete_snapshot
 from commands.errors import Interrupted, UsageError, XlsnapError
 from commands.messages import DeleteSnapshot
-from commands.operation import Operation
+from commands.marks import record_only
 from commands.prune_rules import Candidate, Policy, decide
 from commands.services import Services
 
@@ -68,11 +68,10 @@ def run_prune(svc: Services, domain: str, policy: Policy,
     if not drops:
         return 0
     ledger = svc.ledger_for(svc.resolve(domain).domain)
-    op = Operation(svc.app, ledger, svc.actor, svc.tools)
-    op.start("prune", None, {"domain": domain, "policy": policy._asdict(),
-                             "decisions": [d._asdict() for d in decisions]}, [])
-    op.complete(lambda lg: None, message=f"{len(drops)} to delete")
-    svc.sync()
+    record_only(svc, ledger, "prune", None,
+                {"domain": domain, "policy": policy._asdict(),
+                 "decisions": [d._asdict() for d in decisions]},
+                lambda lg, op: None, message=f"{len(drops)} to delete")
     done = 0
     try:
         for d in drops:
