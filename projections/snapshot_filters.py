@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from projections.trees import children_by_parent, descendants
+
 Row = Mapping[str, Any]
 
 #: A snapshot's ``state`` when the domain was stopped, or unknown (adopted by hand).
@@ -72,10 +74,8 @@ def select(rows: Sequence[Row], current: str | None, f: Filters) -> list[Row]:
     """The rows ``f`` keeps, in the order given (creation order)."""
     f.check()
     by_name = {r["name"]: r for r in rows}
-    children: dict[str | None, list[str]] = {}
-    for r in rows:
-        parent = r["parent"] if r["parent"] in by_name else None
-        children.setdefault(parent, []).append(r["name"])
+    children = {parent: [r["name"] for r in kids]
+                for parent, kids in children_by_parent(rows).items()}
     start = current if f.current else f.start
     if f.current and current is None:
         raise FilterError("the domain has no current snapshot")
@@ -84,7 +84,7 @@ def select(rows: Sequence[Row], current: str | None, f: Filters) -> list[Row]:
     keep = set(by_name)
     if start is not None:
         if f.descendants or f.tree:
-            keep = _descendants(children, start)
+            keep = descendants(children, start)
         else:
             keep = set(children.get(start, ()))
         if f.tree:
@@ -102,16 +102,6 @@ def select(rows: Sequence[Row], current: str | None, f: Filters) -> list[Row]:
     if kinds:
         keep = {n for n in keep if _has_kind(by_name[n], kinds)}
     return [r for r in rows if r["name"] in keep]
-
-
-def _descendants(children: Mapping[str | None, list[str]], start: str) -> set[str]:
-    found: set[str] = set()
-    stack = list(children.get(start, ()))
-    while stack:
-        name = stack.pop()
-        found.add(name)
-        stack.extend(children.get(name, ()))
-    return found
 
 
 def _has_kind(row: Row, kinds: set[str]) -> bool:

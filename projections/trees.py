@@ -24,7 +24,8 @@ class Placed:
     last: bool
 
 
-def _children(rows: Sequence[Row]) -> dict[str | None, list[Row]]:
+def children_by_parent(rows: Sequence[Row]) -> dict[str | None, list[Row]]:
+    """Each snapshot's children in the rows' order; roots (and orphans) under ``None``."""
     names = {r["name"] for r in rows}
     children: dict[str | None, list[Row]] = {}
     for row in rows:
@@ -33,13 +34,24 @@ def _children(rows: Sequence[Row]) -> dict[str | None, list[Row]]:
     return children
 
 
+def descendants(children: Mapping[str | None, Sequence[str]], start: str) -> set[str]:
+    """Every name below ``start`` in a name -> child names map (no recursion)."""
+    found: set[str] = set()
+    stack = list(children.get(start, ()))
+    while stack:
+        name = stack.pop()
+        found.add(name)
+        stack.extend(children.get(name, ()))
+    return found
+
+
 def tree_order(rows: Sequence[Row], roots_branch: bool = False) -> list[Placed]:
     """Every snapshot in depth-first order, siblings by creation, with its column.
 
     With ``roots_branch``, several roots open branches of their own (column 1), so a
     drawing cannot show two roots as a parent and its only child.
     """
-    children = _children(rows)
+    children = children_by_parent(rows)
     out: list[Placed] = []
     roots = children.get(None, [])
     if roots_branch and len(roots) > 1:
@@ -83,7 +95,7 @@ def draw_tree(rows: Sequence[Row], current: str | None) -> list[str]:
 def tree_json(rows: Sequence[Row], current: str | None) -> list[dict[str, Any]]:
     """The tree as a flat list in drawing order: ``{name, parent, depth, current,
     created_at, children}`` (flat, so a deep chain cannot overflow a JSON encoder)."""
-    children = _children(rows)
+    children = children_by_parent(rows)
     return [{"name": p.row["name"], "parent": p.row["parent"], "depth": p.depth,
              "current": p.row["name"] == current, "created_at": p.row["created_at"],
              "children": [k["name"] for k in children.get(p.row["name"], [])]}
