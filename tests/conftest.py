@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,36 @@ def read_pattern(path: Path | str, byte: int, offset: int = 0, length: int = 655
                            f"read -P {byte} {offset} {length}", str(path)],
                           capture_output=True, text=True, timeout=60)
     return proc.returncode == 0 and "Pattern verification failed" not in proc.stdout
+
+
+@contextmanager
+def held_open(path: Path) -> Iterator[None]:
+    """``qemu-io`` with the image open read-write (QEMU's image lock), as a QEMU holds it;
+    entered once qemu-io has answered, so the image is open by then."""
+    holder = subprocess.Popen(["qemu-io", "-f", "qcow2", str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.write("help open\n")  # answered once the image is open
+        holder.stdin.flush()
+        holder.stdout.readline()
+        yield
+    finally:
+        holder.communicate("quit\n", timeout=30)
+
+
+@contextmanager
+def mounted_tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (mode 0700) on ``mount``; skips the test where none can be had."""
+    mount.mkdir(mode=0o700, exist_ok=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
+                           str(mount)], capture_output=True, text=True, timeout=30)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=30)
 
 
 #: Test folders whose tests run the real CLI as a process on real qemu-img images: the

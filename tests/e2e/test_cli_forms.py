@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from commands.existing import QEMU_WRITE_LOCK_BYTES, _locked
-from tests.conftest import Run, Scratch, read_pattern, tags, write_pattern
+from tests.conftest import Run, Scratch, held_open, read_pattern, tags, write_pattern
 from tests.e2e.test_bad_input import event_count
 
 Xlsnap = Callable[..., Run]
@@ -104,27 +101,8 @@ def test_diff_help_promises_renames_now_that_snapshot_edit_makes_them(xlsnap: Xl
 @pytest.fixture
 def locked_disk(scratch: Scratch) -> Iterator[Scratch]:
     """Disk a held open for writing by another process (qemu-io), as a running VM would."""
-    holder = subprocess.Popen(["qemu-io", "-f", "qcow2", "-c", "sleep 60000", str(scratch.disk_a)],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    try:
-        # Look at QEMU's lock bytes without taking them (a probe that opened the image
-        # through qemu-img could make qemu-io's own open fail).
-        for _ in range(1200):             # a loaded machine starts qemu-io slowly
-            if holder.poll() is not None:
-                pytest.fail(f"qemu-io exited {holder.returncode} before taking the lock")
-            fd = os.open(scratch.disk_a, os.O_RDONLY)
-            try:
-                if any(_locked(fd, b) for b in QEMU_WRITE_LOCK_BYTES):
-                    break
-            finally:
-                os.close(fd)
-            time.sleep(0.05)
-        else:
-            pytest.fail("qemu-io never took the image's lock")
+    with held_open(scratch.disk_a):
         yield scratch
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_a_tools_multi_line_error_is_one_line_unless_verbose(locked_disk: Scratch,

@@ -8,28 +8,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Scratch, qemu_img, read_pattern, tags, write_pattern
-
-
-@contextmanager
-def held_open(path: Path) -> Iterator[None]:
-    """``qemu-io`` with the image open read-write, as a QEMU would hold it."""
-    holder = subprocess.Popen(["qemu-io", "-f", "qcow2", str(path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert holder.stdin is not None and holder.stdout is not None
-        holder.stdin.write("help open\n")  # answered once the image is open
-        holder.stdin.flush()
-        holder.stdout.readline()
-        yield
-    finally:
-        holder.communicate("quit\n", timeout=30)
+from tests.conftest import Scratch, held_open, qemu_img, read_pattern, tags, write_pattern
 
 
 def _two_snapshots(scratch: Scratch, xlsnap) -> None:

@@ -16,23 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Scratch, read_pattern, tags, write_pattern
+from tests.conftest import REPO, Scratch, mounted_tmpfs, read_pattern, tags, write_pattern
 from tests.integration.test_busy_owner import slow_env, wait_for_tag
 
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs (needs root and a kernel that lets us mount)."""
-    mount = tmp_path / "ledgerfs"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs",
-                           str(mount)], capture_output=True, text=True, timeout=30)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "ledgerfs", "4m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=30)
 
 
 def fill(folder: Path) -> Path:

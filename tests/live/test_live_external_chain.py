@@ -8,13 +8,12 @@ the undo commits the new overlay into its direct backing file, never the whole c
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_pattern
+from tests.conftest import mounted_tmpfs, read_pattern
 from tests.live.conftest import LiveDomain
 
 pytestmark = pytest.mark.slow
@@ -23,16 +22,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def full_fs(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs (mode 0700): a memory image does not fit in it."""
-    mnt = tmp_path / "full"
-    mnt.mkdir(mode=0o700)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs",
-                           str(mnt)], capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {proc.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, timeout=30)
+    with mounted_tmpfs(tmp_path / "full", "64k") as mount:
+        yield mount
 
 
 def _external(live: LiveDomain, name: str, memory: str | None = None,
