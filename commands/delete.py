@@ -17,6 +17,7 @@ import os
 import sys
 
 from commands.actions import StepSpec
+from commands.drivers.qemu_img import QemuImg
 from commands.existing import TaggedDisk, check_writable, internal_disks
 from commands.messages import DeleteSnapshot
 from commands.metadata import metadata_path
@@ -41,23 +42,7 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
     if cmd.metadata_only:
         forget_snapshot(cmd, svc, target, ledger)
         return
-    disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "delete")
-    record = ledger.entry(cmd.name)["record"]
-    domain_dir = svc.settings.domain_dir(domain.uuid)
-    opened = _open_disks(target, svc)
-    for d in disks:
-        if d.present and os.path.realpath(d.path) not in opened:
-            check_writable(d.device, d.path)
-    for d in disks:
-        if not d.present:
-            print(f"xlsnap: warning: disk {d.device!r} ({d.path}) has no tag {d.tag!r} "
-                  "already; deleting it from the other disks", file=sys.stderr)
-    plan = [_tag_step(opened, d) for d in disks]
-    memory = record.get("memory_file")
-    if memory and os.path.lexists(memory):
-        plan.append(StepSpec("memory-remove", memory, {"path": memory}))
-    plan.append(StepSpec("metadata-remove", str(metadata_path(domain_dir, cmd.name)),
-                         {"dir": str(domain_dir), "name": cmd.name, "record": record}))
+    disks, plan = plan_delete(svc, target, ledger, cmd.name, open_disks(target, svc))
     op = Operation(svc.app, ledger, svc.actor, svc.tools)
     device_of = {d.path: d.device for d in disks}
 
@@ -77,6 +62,30 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
         svc.sync()
     op.complete(lambda lg: lg.record_removed(op.operation_id, cmd.name, svc.actor))
     svc.sync()
+
+
+def plan_delete(svc: Services, target: Target, ledger: DomainLedger, name: str,
+                opened: dict[str, tuple[str, str]],
+                qemu_img: QemuImg | None = None) -> tuple[list[TaggedDisk], list[StepSpec]]:
+    """The steps that delete snapshot ``name`` (every disk's tag, the memory image, the
+    metadata file), its disks checked writable first; ``opened`` is ``open_disks``."""
+    disks = internal_disks(target.domain, ledger, name, qemu_img or svc.qemu_img, "delete")
+    record = ledger.entry(name)["record"]
+    domain_dir = svc.settings.domain_dir(target.domain.uuid)
+    for d in disks:
+        if d.present and os.path.realpath(d.path) not in opened:
+            check_writable(d.device, d.path)
+    for d in disks:
+        if not d.present:
+            print(f"xlsnap: warning: disk {d.device!r} ({d.path}) has no tag {d.tag!r} "
+                  "already; deleting it from the other disks", file=sys.stderr)
+    plan = [_tag_step(opened, d) for d in disks]
+    memory = record.get("memory_file")
+    if memory and os.path.lexists(memory):
+        plan.append(StepSpec("memory-remove", memory, {"path": memory}))
+    plan.append(StepSpec("metadata-remove", str(metadata_path(domain_dir, name)),
+                         {"dir": str(domain_dir), "name": name, "record": record}))
+    return disks, plan
 
 
 def forget_snapshot(cmd: DeleteSnapshot, svc: Services, target: Target,
@@ -104,7 +113,7 @@ def forget_snapshot(cmd: DeleteSnapshot, svc: Services, target: Target,
     svc.sync()
 
 
-def _open_disks(target: Target, svc: Services) -> dict[str, tuple[str, str]]:
+def open_disks(target: Target, svc: Services) -> dict[str, tuple[str, str]]:
     """Images a running domain's device model has open: real path -> (socket, device)."""
     if target.live is None:
         return {}

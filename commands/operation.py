@@ -309,6 +309,11 @@ class Operation:
                                 f"{result.error_line()}")
         return failures
 
+    def record(self, change: Callable[[], None]) -> None:
+        """Record a fact within the operation (``change`` edits the ledger); a write the
+        ledger refuses raises ``Unrecorded``."""
+        self._record(change)
+
     # ---- internals -----------------------------------------------------------
 
     def _hold(self) -> None:

@@ -1,20 +1,18 @@
 """``prune``: delete the snapshots a retention policy does not keep (borg prune's rules).
 
 The policy and every decision (which rule kept a snapshot, or why it was spared) are
-recorded first, as a ``prune`` operation; each deletion is then a delete operation of
-its own, carrying the rule in its reason, so a crash leaves at most one delete in
-flight (``recover`` finishes it) and running prune again carries on. Never deleted:
-the current snapshot, a held one, an external one (not deletable yet).
+recorded with the ``prune`` operation that deletes the rest, one snapshot after the
+other (``commands.prune_run``). Never deleted: the current snapshot, a held one, an
+external one (not deletable yet).
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
-from commands.delete import delete_snapshot
-from commands.errors import Interrupted, UsageError, XlsnapError
-from commands.messages import DeleteSnapshot
-from commands.marks import record_only
+from commands.errors import UsageError
+from commands.prune_run import delete_in_one_operation
 from commands.prune_rules import Candidate, Policy, decide
 from commands.services import Services
 
@@ -58,34 +56,12 @@ def plan_prune(svc: Services, domain: str, policy: Policy) -> list[Decision]:
 
 
 def run_prune(svc: Services, domain: str, policy: Policy,
-              decisions: list[Decision], say: Any) -> int:
-    """Record the decisions, then delete each dropped snapshot; returns how many.
-
-    Ctrl-C stops after the snapshot in hand (its delete is whole or undone) and says
-    how far it got.
-    """
-    drops = [d for d in decisions if not d.keep]
+              decisions: list[Decision], say: Callable[[str], None]) -> int:
+    """Delete each dropped snapshot, as one ``prune`` operation recording the policy and
+    every decision; returns how many. Ctrl-C stops after the snapshot in hand."""
+    drops = [d.name for d in decisions if not d.keep]
     if not drops:
         return 0
-    ledger = svc.ledger_for(svc.resolve(domain).domain)
-    record_only(svc, ledger, "prune", None,
-                {"domain": domain, "policy": policy._asdict(),
-                 "decisions": [d._asdict() for d in decisions]},
-                lambda lg, op: None, message=f"{len(drops)} to delete")
-    done = 0
-    try:
-        for d in drops:
-            delete_snapshot(DeleteSnapshot(domain, d.name,
-                                           reason=f"prune ({policy.describe()}): {d.reason}"),
-                            svc)
-            done += 1
-            say(f"deleted {d.name}")
-    except KeyboardInterrupt:
-        raise Interrupted(f"prune interrupted: {done} of {len(drops)} snapshots deleted; "
-                          "run it again to go on") from None
-    except XlsnapError as exc:
-        if not exc.message.startswith("interrupted"):
-            raise
-        raise Interrupted(f"prune interrupted at {drops[done].name} (not deleted): {done} of "
-                          f"{len(drops)} snapshots deleted; run it again to go on") from None
-    return done
+    details = {"domain": domain, "policy": policy._asdict(),
+               "decisions": [d._asdict() for d in decisions]}
+    return delete_in_one_operation(svc, domain, details, drops, say)

@@ -32,6 +32,7 @@ from commands.backing import with_base_fingerprints
 from commands.errors import LedgerBlocked, UsageError
 from commands.memory import with_memory_digest
 from commands.operation import CompensationFailed, Operation, signals_deferred
+from commands.prune_run import finish_recorded
 from commands.services import Services
 from ledger.domain import DomainLedger
 from ledger.owner import ALIVE, REMOTE, current_owner, describe, owner_state
@@ -86,7 +87,7 @@ def recover_domain(svc: Services, domain_id: str, force: bool = False) -> Recove
         evidence, happened = _inspect(ledger, plan, svc)
         if forced is not None:
             evidence["forced"] = forced
-        forward = op["kind"] == "delete" or all(
+        forward = op["kind"] in ("delete", "prune") or all(
             happened[n] is True or action_of(s).best_effort for n, s in enumerate(plan, 1))
         decision = "forward" if forward else "back"
         ledger.decide_recovery(op["operation_id"], decision, evidence, svc.actor,
@@ -193,7 +194,7 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
                                                             svc.actor),
         "hold": lambda lg: lg.record_held(op["operation_id"], name, tag, svc.actor),
         "release": lambda lg: lg.record_released(op["operation_id"], name, tag, svc.actor),
-        "prune": lambda lg: None,   # its deletions are operations of their own
+        "prune": lambda lg: finish_recorded(lg, op, svc.actor),
         "edit": lambda lg: lg.record_edited(op["operation_id"], name,
                                             op["details"]["new_name"],
                                             op["details"]["record"], svc.actor),

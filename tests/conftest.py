@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,6 +63,17 @@ def read_pattern(path: Path | str, byte: int, offset: int = 0, length: int = 655
                            f"read -P {byte} {offset} {length}", str(path)],
                           capture_output=True, text=True, timeout=60)
     return proc.returncode == 0 and "Pattern verification failed" not in proc.stdout
+
+
+def tag_reads(path: Path | str, tag: str, byte: int, length: int = 65536) -> bool:
+    """True when internal snapshot ``tag`` of ``path`` holds ``length`` bytes of ``byte``
+    at offset 0 (read from a copy made with ``qemu-img convert -l``: qemu-io cannot
+    open a snapshot)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "tag.qcow2"
+        qemu_img("convert", "-U", "-l", f"snapshot.name={tag}", "-O", "qcow2", str(path),
+                 str(copy))
+        return read_pattern(copy, byte, 0, length)
 
 
 @contextmanager

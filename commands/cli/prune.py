@@ -36,8 +36,11 @@ def prune(
     --keep-weekly, --keep-monthly, --keep-yearly; each period rule keeps the newest
     snapshot of each of the N latest periods (local time) not kept by an earlier rule.
     Never deleted: the current snapshot, a held one, an external one. The policy and
-    each decision are recorded; each deletion is an operation of its own. At least
-    one rule is required. --dry-run prints exactly what a real run would do.
+    each decision are recorded with the one prune operation whose steps delete each
+    snapshot whole (every disk's tag, memory image, metadata file); a crash leaves it
+    for 'xlsnap recover', which finishes it. Ctrl-C stops after the snapshot in hand
+    and says how many were deleted (exit 130). At least one rule is required.
+    --dry-run prints exactly what a real run would do.
 
     \b
     Examples:

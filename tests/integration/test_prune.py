@@ -34,11 +34,18 @@ def test_prune_keeps_the_rules_current_and_held_and_deletes_the_rest(
     for k in (1, 2, 4, 5):                                           # kept: intact
         assert xlsnap("snapshot-revert", "web", f"s{k}").code == 0
         assert read_pattern(scratch.disk_a, 0x30 + k)
-    history = json.loads(xlsnap("history", "--json", "--kind", "delete", "web").out)
-    reasons = [e["data"]["details"].get("reason") for e in history
-               if e["event"] == "OperationStarted"]
-    assert reasons == ["prune (keep-last=2): no rule keeps it"] * 2
-    assert xlsnap("history", "--kind", "prune", "web").out.count("prune") >= 1
+    history = json.loads(xlsnap("history", "--json", "--kind", "prune", "web").out)
+    started = [e for e in history if e["event"] == "OperationStarted"]
+    assert len(started) == 1                                         # ONE operation
+    details = started[0]["data"]["details"]
+    assert details["policy"]["last"] == 2
+    assert {d["name"]: d["reason"] for d in details["decisions"] if not d["keep"]} == {
+        "s0": "no rule keeps it", "s3": "no rule keeps it"}
+    op_id = started[0]["operation_id"]
+    deleted = [e["data"]["name"] for e in history if e["event"] == "SnapshotDeleted"]
+    assert deleted == ["s0", "s3"]
+    assert {e["operation_id"] for e in history} == {op_id}
+    assert not json.loads(xlsnap("history", "--json", "--kind", "delete", "web").out)
 
 
 def test_prune_without_rules_or_keeping_nothing_is_refused(scratch: Scratch,
