@@ -4,8 +4,10 @@ disks' tags, its metadata file, its ledger entry) or wholly kept, its content in
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -114,3 +116,34 @@ def test_a_failing_step_stops_the_prune_after_whole_snapshots(
     assert proc.returncode == code, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert_whole(scratch, gone, incomplete)
+
+
+def test_ctrl_c_stops_the_prune_after_the_snapshot_in_hand(scratch: Scratch) -> None:
+    """A real SIGINT while s1's first tag is being deleted: s1 is finished, s2 kept."""
+    _four_snapshots(scratch)
+    folder = scratch.root / "fault"
+    folder.mkdir()
+    env = {**scratch.env(), "XLSNAP_FAULT_INJECT": f"pause:{STEPS_EACH + 1}:intent",
+           "XLSNAP_FAULT_DIR": str(folder)}
+    proc = subprocess.Popen([sys.executable, "-m", "commands", *PRUNE], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(600):
+        if (folder / "paused").exists() or proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert (folder / "paused").exists(), proc.communicate(timeout=60)
+    proc.send_signal(signal.SIGINT)
+    (folder / "resume").touch()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "xlsnap: error: prune interrupted: 2 of 3 snapshots deleted, the rest (from 's2' on) kept; "
+        "run prune again to go on"]
+    assert_whole(scratch, {"s0", "s1"})
+    svc = scratch.services()
+    try:
+        assert recover_all(svc) == []                   # closed: nothing in flight
+    finally:
+        svc.close()
+    assert _prune(scratch).returncode == 0              # running it again goes on
+    assert_whole(scratch, {"s0", "s1", "s2"})
