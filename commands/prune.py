@@ -23,11 +23,16 @@ class Decision(NamedTuple):
     reason: str
 
 
-def plan_prune(svc: Services, domain: str, policy: Policy) -> list[Decision]:
-    """What ``policy`` keeps and drops of ``domain``'s snapshots, oldest first."""
+def check_policy(policy: Policy) -> None:
+    """Refuse a policy without a keep rule (it would delete all but the current one)."""
     if policy.empty():
         raise UsageError("no keep rule given: prune would delete every snapshot but the "
                          "current one; give --keep-last, --keep-daily, ... ")
+
+
+def plan_prune(svc: Services, domain: str, policy: Policy) -> list[Decision]:
+    """What ``policy`` keeps and drops of ``domain``'s snapshots, oldest first."""
+    check_policy(policy)
     ledger = svc.ledger_for(svc.resolve(domain).domain)
     ledger.check_idle()
     entries = ledger.entries

@@ -8,11 +8,15 @@ from typing import Annotated
 import typer
 
 from commands.cli.main import services
+from commands.errors import UsageError
 
 
 def prune(
     ctx: typer.Context,
-    domain: Annotated[str, typer.Argument(help="Domain name.")],
+    domain: Annotated[str | None, typer.Argument(help="Domain name.")] = None,
+    every: Annotated[bool, typer.Option(
+        "--all", help="Every domain the ledger knows; one that fails is reported, the "
+                      "others go on; the exit code is the worst domain's.")] = False,
     keep_last: Annotated[int, typer.Option("--keep-last", min=0, help="The N newest.")] = 0,
     keep_hourly: Annotated[int, typer.Option("--keep-hourly", min=0,
                                              help="The newest of each of N hours.")] = 0,
@@ -46,20 +50,26 @@ def prune(
     Examples:
       xlsnap prune --keep-daily 7 --keep-weekly 4 --dry-run web
       xlsnap prune --keep-within 2d --keep-last 10 --list web
+      xlsnap prune --all --keep-daily 7
     """
-    from commands.prune import plan_prune, run_prune
+    from commands.cli.prune_all import echo_decisions, prune_every_domain
+    from commands.prune import check_policy, plan_prune, run_prune
     from commands.prune_rules import Policy
     from commands.timespec import parse_duration
 
     within = parse_duration(keep_within) if keep_within is not None else 0
     policy = Policy(within, keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
                     keep_yearly)
+    if (domain is None) == (not every):
+        raise UsageError("give a DOMAIN or --all (not both)")
+    check_policy(policy)
     svc = services(ctx, read_only=dry_run)
+    if every:
+        raise typer.Exit(prune_every_domain(svc, policy, dry_run, show))
+    assert domain is not None
     decisions = plan_prune(svc, domain, policy)
     if dry_run or show:
-        for d in decisions:
-            verb = "keep  " if d.keep else ("would delete" if dry_run else "delete")
-            typer.echo(f"{verb:<12}  {d.name}  ({d.reason})")
+        echo_decisions(decisions, dry_run)
     drops = sum(not d.keep for d in decisions)
     if dry_run:
         typer.echo(f"dry run: {drops} of {len(decisions)} snapshots would be deleted",
