@@ -58,7 +58,8 @@ def domains_overview(db: sqlite3.Connection) -> list[dict[str, Any]]:
     for d in db.execute("SELECT * FROM view_domains ORDER BY name").fetchall():
         domain_id = d["domain_id"]
         count, memory = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(json_extract(record, '$.memory_size')), 0) "
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN disk_only = 0 THEN "
+            "json_extract(record, '$.memory_size') END), 0) "   # parse only those with memory
             "FROM view_snapshots WHERE domain_id=?", (domain_id,)).fetchone()
         last = db.execute(
             "SELECT t.position, t.high_water FROM view_timeline t JOIN view_timeline_domains "
