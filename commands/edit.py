@@ -5,7 +5,9 @@ memory image in xlsnap's folder, the metadata file. qemu-img cannot rename a tag
 each disk takes it anew from the same state: a safety tag of the disk as it is, the
 old tag applied, the new tag taken, the disk put back from the safety tag; only then
 are the old and safety tags dropped. Until then every step is undone on failure (and
-by ``recover`` after a crash). Snapshots of a stopped domain only; a snapshot whose
+by ``recover`` after a crash). Snapshots of a stopped domain only (QMP has no rename of
+an internal snapshot: ``blockdev-snapshot-internal-sync`` and
+``blockdev-snapshot-delete-internal-sync`` only); a snapshot whose
 memory lives inside its qcow2 images is refused (a new tag would not hold it).
 """
 
@@ -84,8 +86,11 @@ def _rename_tags(svc: Services, target: Any, ledger: Any, name: str, new: str,
     if not internal:
         return []
     if target.live is not None:
-        raise UsageError(f"domain {target.domain.name!r} is running: renaming the qcow2 tags "
-                         "of its snapshots needs it stopped (its images are open)")
+        raise UsageError(
+            f"domain {target.domain.name!r} is running: the tags of snapshot {name!r} cannot "
+            "be renamed in its open images (QEMU can create and delete an internal snapshot "
+            "live, not rename one); stop the domain and run this again, or change only "
+            "--description now")
     if record.get("memory_format") == "qcow2-vmstate":
         raise UsageError(f"snapshot {name!r} holds the domain's memory inside its qcow2 "
                          "images; a renamed tag would not: not renamed")
