@@ -1,5 +1,6 @@
-"""Renaming an internal snapshot of a running QEMU is refused (QMP cannot rename a tag)
-with a message that says what to do; nothing changes; its description can be edited."""
+"""The operator's chores on a running QEMU: a rename of an internal snapshot is refused
+(QMP cannot rename a tag) with a message saying what to do, nothing changed, while its
+description can be edited; a prune deletes through QMP, as one operation."""
 
 from __future__ import annotations
 
@@ -32,3 +33,21 @@ def test_rename_while_running_says_stop_first_and_changes_nothing(live: LiveDoma
     assert json.loads(info.out)["description"] == "kernel 6.6", info.out
     for disk, byte in zip(live.disks, (0x31, 0x32)):            # s1 itself is intact
         assert tag_reads(disk, "s1", byte)
+
+
+def test_prune_of_a_running_domain_deletes_through_qmp_in_one_operation(
+        live: LiveDomain) -> None:
+    for k in range(3):
+        live.write("drv0", 0x50 + k)
+        live.write("drv1", 0x60 + k)
+        assert live.xlsnap("snapshot-create", "--disk-only", "-n", f"s{k}", "web").code == 0
+    live.write("drv0", 0x5F)
+    run = live.xlsnap("prune", "--keep-last", "1", "web")
+    assert run.code == 0, run.err
+    assert "2 deleted, 1 kept" in run.out
+    assert [s[1] for s in live.steps()] == ["live-tag-delete", "live-tag-delete",
+                                           "metadata-remove"] * 2
+    assert live.tags() == {"drv0": ("s2",), "drv1": ("s2",)}
+    assert live.status() == "running" and live.vm.has_pattern("drv0", 0x5F)
+    for disk, byte in zip(live.disks, (0x52, 0x62)):
+        assert tag_reads(disk, "s2", byte)
