@@ -309,6 +309,17 @@ class Operation:
                                 f"{result.error_line()}")
         return failures
 
+    def undo_or_stay(self, what: str, done: list[tuple[int, StepSpec]]) -> None:
+        """Undo ``done`` after ``what`` failed; if an undo fails, raise
+        ``CompensationFailed``: the operation stays in flight for ``recover``."""
+        undo_failures = self.undo_steps(done)
+        if undo_failures:
+            raise CompensationFailed(
+                f"{what}; undoing it failed too ({'; '.join(undo_failures)}); "
+                f"operation {self.operation_id} stays in flight: run "
+                f"'xlsnap recover {self.ledger.domain_name}'"
+            )
+
     def record(self, change: Callable[[], None]) -> None:
         """Record a fact within the operation (``change`` edits the ledger); a write the
         ledger refuses raises ``Unrecorded``."""
@@ -395,13 +406,7 @@ class Operation:
         self, spec: StepSpec, what: str, done: list[tuple[int, StepSpec]],
         on_irreversible: Callable[[list[StepSpec]], str] | None,
     ) -> NoReturn:
-        undo_failures = self.undo_steps(done)
-        if undo_failures:
-            raise CompensationFailed(
-                f"{what}; undoing it failed too ({'; '.join(undo_failures)}); "
-                f"operation {self.operation_id} stays in flight: run "
-                f"'xlsnap recover {self.ledger.domain_name}'"
-            )
+        self.undo_or_stay(what, done)
         irreversible = [s for _, s in done if not action_of(s).reversible]
         if irreversible and on_irreversible is not None:
             message = ""

@@ -18,7 +18,7 @@ from commands.actions import StepSpec, action_of
 from commands.delete import open_disks, plan_delete
 from commands.drivers.qemu_img import ImageInfo, QemuImg
 from commands.errors import Interrupted, OperationFailed
-from commands.operation import CompensationFailed, Operation, PartlyDone, take_interrupt
+from commands.operation import Operation, PartlyDone, take_interrupt
 from commands.services import Services
 from ledger.domain import DomainLedger
 
@@ -97,11 +97,7 @@ def _delete_one(op: Operation, svc: Services, name: str, plan: list[StepSpec], f
             continue
         what = f"{spec.action} on {spec.target} failed: {result.error_line() or 'error'}"
         so_far = f"{done} of {total} snapshots deleted, the rest kept"
-        failures = op.undo_steps([(n, plan[n - 1]) for n in range(first, number)])
-        if failures:
-            raise CompensationFailed(
-                f"{what}; undoing it failed too ({'; '.join(failures)}); operation "
-                f"{op.operation_id} stays in flight: run 'xlsnap recover {op.ledger.domain_name}'")
+        op.undo_or_stay(what, [(n, plan[n - 1]) for n in range(first, number)])
         taken = [plan[n - 1] for n in range(first, number)
                  if not action_of(plan[n - 1]).reversible]
         if not taken:

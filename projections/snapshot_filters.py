@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from projections.trees import children_by_parent, descendants
+from projections.trees import child_names, descendants
 
 Row = Mapping[str, Any]
 
@@ -74,8 +74,7 @@ def select(rows: Sequence[Row], current: str | None, f: Filters) -> list[Row]:
     """The rows ``f`` keeps, in the order given (creation order)."""
     f.check()
     by_name = {r["name"]: r for r in rows}
-    children = {parent: [r["name"] for r in kids]
-                for parent, kids in children_by_parent(rows).items()}
+    children = child_names(rows)
     start = current if f.current else f.start
     if f.current and current is None:
         raise FilterError("the domain has no current snapshot")

@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from projections.snapshot_filters import kind_of_state
-from projections.trees import children_by_parent, descendants
+from projections.trees import child_names, descendants
 
 
 def _actor_at(db: sqlite3.Connection, position: int) -> dict[str, Any] | None:
@@ -28,15 +28,15 @@ def snapshot_info(db: sqlite3.Connection, domain_id: str, name: str) -> dict[str
         return None
     parents = dict(db.execute("SELECT name, parent FROM view_snapshots WHERE domain_id=?",
                               (domain_id,)).fetchall())
-    below = {p: [r["name"] for r in kids] for p, kids in children_by_parent(
-        [{"name": n, "parent": p} for n, p in parents.items()]).items()}
+    below = child_names([{"name": n, "parent": p} for n, p in parents.items()])
     children = sorted(below.get(name, []))
     current = db.execute("SELECT current FROM view_domains WHERE domain_id=?",
                          (domain_id,)).fetchone()
     record = json.loads(row["record"])
     return {
         "name": name, "parent": row["parent"], "children": children,
-        "descendants": len(descendants(below, name)), "current": bool(current and current[0] == name),
+        "descendants": len(descendants(below, name)),
+        "current": bool(current and current[0] == name),
         "type": row["kind"], "state": row["state"], "taken": kind_of_state(row),
         "complete": bool(row["complete"]), "description": record.get("description", ""),
         "disks": [{"device": d.get("device"), "type": d.get("type"), "file": d.get("file"),

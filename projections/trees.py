@@ -34,6 +34,12 @@ def children_by_parent(rows: Sequence[Row]) -> dict[str | None, list[Row]]:
     return children
 
 
+def child_names(rows: Sequence[Row]) -> dict[str | None, list[str]]:
+    """``children_by_parent`` with names only."""
+    return {parent: [r["name"] for r in kids]
+            for parent, kids in children_by_parent(rows).items()}
+
+
 def descendants(children: Mapping[str | None, Sequence[str]], start: str) -> set[str]:
     """Every name below ``start`` in a name -> child names map (no recursion)."""
     found: set[str] = set()
