@@ -4,7 +4,7 @@
     python3 bench/bench_disk_list.py --sizes 10000 100000
 
 For each size it writes an xl.cfg with that many ``disk`` entries and times
-``commands.domains.load_domain`` (parse, disk specs, duplicate check), and a snapshot
+``commands.config.domains.load_domain`` (parse, disk specs, duplicate check), and a snapshot
 config with as many disks through ``load_snapshot_cfg``, best of 3 each.
 Linear growth shows as a steady time per disk.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from commands.config.snapshot_cfg import load_snapshot_cfg  # noqa: E402
-from commands.domains import load_domain  # noqa: E402
+from commands.config.domains import load_domain  # noqa: E402
 
 
 def config_text(disks: int) -> str:

@@ -51,8 +51,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from commands.drivers.qmp import Qmp  # noqa: E402
-from commands.services import open_services  # noqa: E402
-from commands.settings import Settings  # noqa: E402
+from commands.bootstrap import open_services  # noqa: E402
+from commands.config.settings import Settings  # noqa: E402
 
 QEMU = "qemu-system-x86_64"
 RAM_MIB = 256

@@ -26,9 +26,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from commands.metadata import write_metadata  # noqa: E402
-from commands.services import open_services  # noqa: E402
-from commands.settings import Settings  # noqa: E402
+from commands.state.snapshot_metadata import write_metadata  # noqa: E402
+from commands.bootstrap import open_services  # noqa: E402
+from commands.config.settings import Settings  # noqa: E402
 
 DISKS = ("xvda", "xvdb")
 

@@ -43,7 +43,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from commands.actions_restart import socket_pid  # noqa: E402
+from commands.engine.actions_restart import socket_pid  # noqa: E402
 from commands.drivers.qmp import Qmp  # noqa: E402
 
 PATTERN = 65536

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from commands.services import Services, open_services
-from commands.settings import Settings
+from commands.bootstrap import Services, open_services
+from commands.config.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -39,7 +39,7 @@ def domains(
     svc.sync()
     rows = domains_overview(svc.view.db)
     if space:
-        from commands.space import records_of, snapshot_space
+        from commands.handlers.space import records_of, snapshot_space
 
         ids = dict(svc.view.db.execute("SELECT name, domain_id FROM view_domains").fetchall())
         for r in rows:

@@ -15,11 +15,11 @@ import typer
 
 from commands.drivers.process import DriverError
 from commands.errors import XlsnapError
-from commands.settings import TOOLSTACKS, Settings
+from commands.config.settings import TOOLSTACKS, Settings
 from ledger.errors import InvalidRequest, LedgerUnavailable, OperationInFlight
 
 if TYPE_CHECKING:
-    from commands.services import Services
+    from commands.bootstrap import Services
 
 app = typer.Typer(
     name="xlsnap",
@@ -74,7 +74,7 @@ def global_options(
 def services(ctx: typer.Context, read_only: bool = False) -> Services:
     """Open the ledger for a sub-command; closed when the command ends. A read-only
     command (a query) never creates the ledger or the home."""
-    from commands.services import open_services  # the ledger's imports: not for --help
+    from commands.bootstrap import open_services  # the ledger's imports: not for --help
 
     root = ctx.find_root()
     settings: Settings = root.obj
@@ -85,16 +85,17 @@ def services(ctx: typer.Context, read_only: bool = False) -> Services:
 
 #: Sub-commands: command name -> module under commands/cli/ with ``register(app)``.
 SUBCOMMANDS = {
-    "snapshot-create": "snapshot_create", "snapshot-list": "snapshot_list",
-    "snapshot-delete": "snapshot_delete", "snapshot-revert": "snapshot_revert",
-    "history": "history", "recover": "recover", "check": "check", "adopt": "adopt",
-    "projections": "projections_cmd", "export": "export", "replay": "replay", "diff": "diff",
-    "seal": "seal", "verify": "verify", "prove": "prove", "verify-proof": "verify_proof",
-    "snapshot-info": "snapshot_info", "snapshot-parent": "snapshot_parent",
-    "snapshot-current": "snapshot_current", "domains": "domains_cmd",
-    "snapshot-hold": "snapshot_hold", "snapshot-release": "snapshot_release",
-    "snapshot-holds": "snapshot_holds", "wrap": "wrap", "prune": "prune",
-    "snapshot-edit": "snapshot_edit",
+    "snapshot-create": "snapshot_create_cmd", "snapshot-list": "snapshot_list_cmd",
+    "snapshot-delete": "snapshot_delete_cmd", "snapshot-revert": "snapshot_revert_cmd",
+    "history": "history_cmd", "recover": "recover_cmd", "check": "check_cmd",
+    "adopt": "adopt_cmd", "projections": "projections_cmd", "export": "export_cmd",
+    "replay": "replay_cmd", "diff": "diff_cmd", "seal": "seal_cmd", "verify": "verify_cmd",
+    "prove": "prove_cmd", "verify-proof": "verify_proof_cmd",
+    "snapshot-info": "snapshot_info_cmd", "snapshot-parent": "snapshot_parent_cmd",
+    "snapshot-current": "snapshot_current_cmd", "domains": "domains_cmd",
+    "snapshot-hold": "snapshot_hold_cmd", "snapshot-release": "snapshot_release_cmd",
+    "snapshot-holds": "snapshot_holds_cmd", "wrap": "wrap_cmd", "prune": "prune_cmd",
+    "snapshot-edit": "snapshot_edit_cmd",
 }
 
 #: The global options that take a value (``_invoked`` skips it); the others are flags.
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     verbose = bool(_global_flags(sys.argv[1:] if argv is None else argv)
                    & {"-v", "--verbose"})
     # A parent may have left them blocked (the mask is inherited): an operation holds
-    # them itself where it must (commands.operation).
+    # them itself where it must (commands.engine.operation).
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         command.main(args=argv, prog_name="xlsnap", standalone_mode=True)

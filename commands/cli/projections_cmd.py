@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from commands.cli.main import services
-from commands.metadata import write_metadata
+from commands.state.snapshot_metadata import write_metadata
 
 group = typer.Typer(help="Rebuild what is derived from the ledger.", no_args_is_help=True)
 

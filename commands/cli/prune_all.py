@@ -14,9 +14,9 @@ import typer
 from commands.cli.main import exit_code
 from commands.drivers.process import DriverError
 from commands.errors import Interrupted, XlsnapError
-from commands.prune import Decision, plan_prune, run_prune
-from commands.prune_rules import Policy
-from commands.services import Services
+from commands.handlers.prune import Decision, plan_prune, run_prune
+from commands.planning.retention import Policy
+from commands.bootstrap import Services
 from ledger.errors import LedgerError
 
 

@@ -23,7 +23,7 @@ import re
 from typing import NamedTuple
 
 from commands.errors import ConfigError
-from commands.safe_read import read_small_file
+from commands.config.safe_read import read_small_file
 
 Scalar = str
 Value = str | tuple["Value", ...]
@@ -416,7 +416,7 @@ def parse_xl_cfg(text: str, path: str = "<config>") -> XlConfig:
 def load_xl_cfg(path: str | os.PathLike[str]) -> XlConfig:
     """Read and parse the UTF-8 xl.cfg file at ``path``. Raises ConfigError."""
     name = os.fsdecode(path)
-    data = read_small_file(path)  # a regular file, bounded (commands.safe_read)
+    data = read_small_file(path)  # a regular file, bounded (commands.config.safe_read)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

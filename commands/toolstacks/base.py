@@ -1,6 +1,6 @@
 """The toolstack protocol and what an adapter returns: a domain plus its live state.
 
-``resolve(name)`` gives a ``Target``: the ``commands.domains.Domain`` description the
+``resolve(name)`` gives a ``Target``: the ``commands.config.domains.Domain`` description the
 handlers already use (name, uuid, ledger key, disks) and, for a running domain, a
 ``Live`` record: its state, the QMP socket that reaches its disks, which disks are
 live (QMP device and node names), and for QEMU the command line it was started with.
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from commands.config.disk_spec import DiskSpec
-from commands.domains import DiskEntry, Domain, load_domain, name_uuid, normal_uuid
+from commands.config.domains import DiskEntry, Domain, load_domain, name_uuid, normal_uuid
 from commands.drivers.qmp import BlockDevice
 from commands.errors import ConfigError, UsageError
 

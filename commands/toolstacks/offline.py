@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from commands.domains import check_domain_name, load_domain
+from commands.config.domains import check_domain_name, load_domain
 from commands.toolstacks.base import NotReached, Target
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from commands.drivers.qmp import Qmp
 from commands.drivers.xl import Xl
 from commands.errors import UsageError
-from commands.settings import TOOLSTACKS, Settings
+from commands.config.settings import TOOLSTACKS, Settings
 from commands.toolstacks.base import NotReached, Target, Toolstack
 from commands.toolstacks.offline import OfflineToolstack
 from commands.toolstacks.qemu import QemuToolstack

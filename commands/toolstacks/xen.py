@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from commands.domains import check_domain_name
+from commands.config.domains import check_domain_name
 from commands.drivers.process import ToolMissing
 from commands.drivers.qmp import Qmp, QmpError
 from commands.drivers.xl import (

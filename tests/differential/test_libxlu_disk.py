@@ -157,8 +157,8 @@ OVERLAY_NAMES = ["ov.qcow2", "my overlay.qcow2", "a,b=c.qcow2", "it's \"q\".qcow
                                                 "deprecated-prefixes.cfg")])
 def test_rewritten_domain_config_reads_back_in_xl(tmp_path: Path, path: Path,
                                                   overlay: str) -> None:
-    from commands.create import config_rewrite_step
-    from commands.domains import load_domain
+    from commands.handlers.create import config_rewrite_step
+    from commands.config.domains import load_domain
 
     text = path.read_text()
     name = parse_xl_cfg(text).get_str("name")

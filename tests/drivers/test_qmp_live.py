@@ -313,8 +313,8 @@ def test_undoing_an_overlay_carries_on_a_commit_job_left_by_an_earlier_try(
     """xlsnap killed while committing an overlay back leaves its job in QEMU (it is not
     auto-dismissed); the next try (``recover``) must finish that job, not start another,
     which QEMU would refuse ("Need a root block node")."""
-    from commands.actions import Tools
-    from commands.actions_qmp import LiveExternalSnapshot
+    from commands.engine.actions import Tools
+    from commands.engine.actions_qmp import LiveExternalSnapshot
     from commands.drivers.qemu_img import QemuImg
 
     vm = qemu_vms(disks=1)

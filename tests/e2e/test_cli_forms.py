@@ -122,8 +122,8 @@ def test_a_default_name_taken_this_second_gets_a_suffix(scratch: Scratch,
                                                        xlsnap: Xlsnap) -> None:
     import time
 
-    from commands.create import create_snapshot
-    from commands.messages import CreateSnapshot
+    from commands.handlers.create import create_snapshot
+    from commands.handlers.messages import CreateSnapshot
 
     now = int(time.time())
     svc = scratch.services()

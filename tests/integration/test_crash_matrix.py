@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from commands.check import check_domain
-from commands.create import create_snapshot
-from commands.messages import CreateSnapshot
-from commands.recover import recover_all
+from commands.handlers.check import check_domain
+from commands.handlers.create import create_snapshot
+from commands.handlers.messages import CreateSnapshot
+from commands.handlers.recover import recover_all
 from tests.conftest import REPO, Scratch, read_pattern, tags, write_pattern
 
 POINTS = ("intent", "effect", "outcome")

@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from commands.actions import StepSpec
-from commands.domains import load_domain
+from commands.engine.actions import StepSpec
+from commands.config.domains import load_domain
 from commands.drivers.qemu_img import QemuImg
 from commands.errors import LedgerWriteFailed
-from commands.operation import LedgerChanged, Operation
+from commands.engine.operation import LedgerChanged, Operation
 from ledger.app import LedgerApp
 from tests.conftest import REPO, Scratch, read_pattern, tags, tags_unlocked, write_pattern
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from commands.metadata import DISK_FIELDS, SERIES_FIELDS, render_libxl_json
+from commands.state.snapshot_metadata import DISK_FIELDS, SERIES_FIELDS, render_libxl_json
 from tests.conftest import Scratch, read_pattern, tags, write_pattern
 
 

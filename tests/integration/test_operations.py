@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from commands.config.xlcfg import load_xl_cfg
-from commands.domains import load_domain
+from commands.config.domains import load_domain
 from tests.conftest import Scratch, image_info, qemu_img, read_pattern, tags, write_pattern
 
 

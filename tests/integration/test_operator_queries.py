@@ -183,9 +183,9 @@ def test_a_mark_left_in_flight_by_a_crash_is_finished_by_recover(
     # a process that records the start of the mark, then dies before its end
     script = (
         "import sys, os\n"
-        "from commands.services import open_services\n"
-        "from commands.settings import Settings\n"
-        "from commands.operation import Operation\n"
+        "from commands.bootstrap import open_services\n"
+        "from commands.config.settings import Settings\n"
+        "from commands.engine.operation import Operation\n"
         f"svc = open_services(Settings.resolve({str(branched.home)!r}, None, "
         f"{str(branched.config_dir)!r}))\n"
         "ledger = svc.ledger_for(svc.resolve('web').domain)\n"

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from commands.create import create_snapshot
-from commands.messages import CreateSnapshot
-from commands.recover import recover_all
+from commands.handlers.create import create_snapshot
+from commands.handlers.messages import CreateSnapshot
+from commands.handlers.recover import recover_all
 from tests.conftest import REPO, Scratch, read_pattern, tag_reads, tags, write_pattern
 from tests.e2e.test_bad_input import event_count
 

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from commands.domains import load_domain
-from commands.operation import Operation
+from commands.config.domains import load_domain
+from commands.engine.operation import Operation
 from ledger.errors import OperationInFlight
 from tests.conftest import REPO, Scratch, qemu_img, tags
 

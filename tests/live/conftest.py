@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from commands.actions_restart import socket_pid
+from commands.engine.actions_restart import socket_pid
 from commands.drivers.qmp import Qmp
-from commands.services import open_services
-from commands.settings import Settings
+from commands.bootstrap import open_services
+from commands.config.settings import Settings
 from tests.conftest import REPO, Run, read_pattern
 from tests.qemu_vm import QEMU, QemuVm, start_vm
 

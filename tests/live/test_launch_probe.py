@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from commands.actions import Tools
-from commands.actions_restart import QemuLaunch, socket_pid
+from commands.engine.actions import Tools
+from commands.engine.actions_restart import QemuLaunch, socket_pid
 from commands.drivers.qemu_img import QemuImg
 from tests.live.conftest import kill_qemus_of
 from tests.qemu_vm import make_disks, requires_qemu, vm_argv

@@ -12,7 +12,7 @@ import stat
 
 import pytest
 
-from commands.metadata import libxl_record
+from commands.state.snapshot_metadata import libxl_record
 from tests.live.conftest import LiveDomain
 
 pytestmark = pytest.mark.slow

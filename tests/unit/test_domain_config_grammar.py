@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from commands.domains import load_domain
+from commands.config.domains import load_domain
 from commands.errors import ConfigError
 
 

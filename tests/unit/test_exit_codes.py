@@ -23,7 +23,7 @@ EXPECTED = {
     # commands/errors.py
     "XlsnapError": 1, "UsageError": 2, "Interrupted": 130, "ConfigError": 2, "OperationFailed": 1,
     "LedgerBlocked": 3, "LedgerWriteFailed": 3,
-    # commands/operation.py: an undo that failed, a part-way delete, the ledger changed or
+    # commands/engine/operation.py: an undo that failed, a part-way delete, the ledger changed or
     # unwritable: all leave something for the user (recover, delete again): never 1
     "CompensationFailed": 3, "PartlyDone": 3, "LedgerChanged": 3, "Unrecorded": 3,
     # ledger/errors.py and the other ledger errors
@@ -37,9 +37,10 @@ EXPECTED = {
     "QmpMigrationFailed": 1, "QmpBusy": 3, "UnsafePath": 2,
     # a snapshot-load that would find another snapshot by ID: the step fails, is undone
     "AmbiguousTag": 1,
-    # the state folders and the ledger file (commands/folders.py, commands/ledger_file.py)
+    # the state folders and the ledger file (commands/state/private_folders.py and
+    # commands/state/ledger_file.py)
     "UnsafeFolder": 2, "NotALedger": 2, "LedgerMissing": 3,
-    # a failed step left an image marked corrupt (commands/corrupt_images.py)
+    # a failed step left an image marked corrupt (commands/planning/corrupt_images.py)
     "ImageMarkedCorrupt": 3,
     # caught where they are raised
     "NotReached": INTERNAL_ERROR, "_Bad": INTERNAL_ERROR, "MalformedRow": INTERNAL_ERROR,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands.metadata import libxl_record
+from commands.state.snapshot_metadata import libxl_record
 
 LIVE = {
     "name": "s1", "description": "d", "creation_time": 1397207577,

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from commands.errors import UsageError
-from commands.name_template import render_name
+from commands.cli.name_template import render_name
 
 NOW = time.mktime((2026, 12, 3, 4, 5, 6, 0, 0, -1))
 

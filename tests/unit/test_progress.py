@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from commands.progress import default_watch, quiet, terminal_watch
+from commands.engine.progress import default_watch, quiet, terminal_watch
 
 
 def _console() -> tuple[Console, io.StringIO]:

@@ -8,7 +8,7 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.prune_rules import Candidate, Policy, decide
+from commands.planning.retention import Candidate, Policy, decide
 
 START = time.mktime((2025, 1, 1, 0, 0, 0, 0, 0, -1))
 HOUR = 3600.0

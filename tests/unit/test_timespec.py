@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from commands.errors import UsageError
-from commands.timespec import parse_time
+from commands.cli.timespec import parse_time
 
 NOW = 1_800_000_000.0
 

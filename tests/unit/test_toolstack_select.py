@@ -9,7 +9,7 @@ import pytest
 from commands.drivers.qmp import Qmp
 from commands.drivers.xl import Xl
 from commands.errors import UsageError
-from commands.settings import Settings
+from commands.config.settings import Settings
 from commands.toolstacks.select import resolve
 from tests.fakes.fake_xl_state import FAKE_XL, FakeDisk, FakeXl
 

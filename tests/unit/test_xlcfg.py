@@ -395,7 +395,7 @@ def test_load_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise PermissionError(13, os.strerror(13), str(path))
 
-    monkeypatch.setattr("commands.safe_read.open", refuse, raising=False)
+    monkeypatch.setattr("commands.config.safe_read.open", refuse, raising=False)
     with pytest.raises(ConfigError, match="^" + re.escape(f"cannot read config file {path}: Permission denied") + "$"):
         load_xl_cfg(path)
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from commands.services import open_services
-from commands.settings import Settings
+from commands.bootstrap import open_services
+from commands.config.settings import Settings
 from tests.conftest import REPO, Run
 from tests.fakes.fake_xl_state import FAKE_XL, FakeDisk, FakeXl
 from tests.qemu_vm import QEMU, QemuVm, start_vm

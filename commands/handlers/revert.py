@@ -1,0 +1,76 @@
+"""``snapshot-revert`` of an internal snapshot of a stopped domain (running: ``revert_live``).
+
+Each disk first gets a temporary safety tag, then is reverted by the target tag's
+ID (qemu-img's ``-a`` prefers IDs over names). If any disk fails, the reverted ones
+go back to their safety tag. The safety tags are removed at the end.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from commands.engine.actions import StepSpec
+from commands.config.domains import Domain
+from commands.planning.corrupt_images import after_failure, marked_corrupt, refuse_corrupt
+from commands.errors import OperationFailed, UsageError
+from commands.planning.recorded_disks import TaggedDisk, internal_disks
+from commands.handlers.messages import RevertSnapshot
+from commands.engine.operation import Operation
+from commands.bootstrap import Services
+from ledger.names import RESERVED_PREFIX
+
+
+def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
+    """Revert every disk to snapshot ``cmd.name``; returns warnings (left-over tags).
+
+    Example: ``revert_snapshot(RevertSnapshot("web", "before-upgrade"), svc)``.
+    """
+    target = svc.resolve(cmd.domain)
+    domain = target.domain
+    ledger = svc.ledger_for(domain)
+    ledger.check_idle()
+    record = ledger.entry(cmd.name)["record"]
+    if target.live is not None or record.get("memory") == "yes":
+        from commands.handlers.revert_live import revert_live
+
+        return revert_live(cmd, svc, target, ledger)
+    if cmd.state is not None:
+        raise UsageError(f"--{cmd.state} applies to a running domain; domain {domain.name!r} "
+                         "is stopped and stays stopped")
+    disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "revert")
+    _check_disks_in_use(domain, disks)
+    for path in marked_corrupt([d.path for d in disks], svc.qemu_img):
+        refuse_corrupt(next(d.device for d in disks if d.path == path), path, True)
+    operation_id = str(uuid.uuid4())
+    safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
+    plan = [StepSpec("safety-tag-create", d.path, {"path": d.path, "tag": safety})
+            for d in disks]
+    plan += [StepSpec("internal-snapshot-apply", d.path,
+                      {"path": d.path, "tag": d.tag, "safety": safety}) for d in disks]
+    plan += [StepSpec("safety-tag-delete", d.path, {"path": d.path, "tag": safety})
+             for d in disks]
+    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
+    op.start("revert", cmd.name, {"domain": domain.name, "safety_tag": safety,
+                                  "toolstack": "offline"}, plan)
+    try:
+        op.run(plan)
+    except OperationFailed as exc:
+        raise after_failure(exc, [d.path for d in disks], svc.qemu_img) from None
+    op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor))
+    svc.sync()
+    return op.warnings
+
+
+def _check_disks_in_use(domain: Domain, disks: list[TaggedDisk]) -> None:
+    """Refuse when a disk of the snapshot is no longer the domain's live image.
+
+    Reverting a backing file under an overlay would corrupt the overlay.
+    """
+    live = {e.spec.vdev: e.spec.target for e in domain.disks}
+    for disk in disks:
+        if live.get(disk.device) != disk.path:
+            raise UsageError(
+                f"disk {disk.device!r} of the snapshot is {disk.path}, but the domain now "
+                f"uses {live.get(disk.device) or 'no such disk'}; reverting under an overlay "
+                "is not supported"
+            )

@@ -1,0 +1,228 @@
+"""``snapshot-revert`` of a running domain: its disks and memory back to the snapshot.
+
+QEMU, memory inside the qcow2 images: a safety whole-VM snapshot, then
+``snapshot-load`` (undone by loading the safety snapshot: a failed load leaves QEMU
+stopped, and it is resumed). QEMU, memory in a file or disks only: the current state
+is saved to a safety memory image, QEMU is stopped (``quit``), the disks are reverted
+(qcow2 tags through qemu-img, or a fresh overlay on an external snapshot's base), and
+QEMU is started again from its own command line, with ``-incoming defer`` and the
+snapshot's memory image (or cold, for a disk-only snapshot). Xen: ``commands.handlers.revert_xen``.
+The state after the revert is the snapshot's, or ``--running`` / ``--paused``. A memory
+image whose sha256 differs from the ledger's is refused (exit 3) unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from commands.engine.actions import StepSpec
+from commands.drivers.qmp import UnsafePath, check_absolute, tag_clashes
+from commands.errors import LedgerBlocked, UsageError
+from commands.state.atomic_files import sha256_file
+from commands.engine.resume_guard import run_guarded
+from commands.handlers.messages import RevertSnapshot
+from commands.engine.operation import Operation
+from commands.bootstrap import Services
+from commands.toolstacks.base import RUNNING_STATES, Live, LiveDisk, Target
+from commands.toolstacks.qemu_argv import restart_argv
+from ledger.domain import DomainLedger
+from ledger.names import RESERVED_PREFIX
+
+Record = dict[str, Any]
+
+
+def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
+                ledger: DomainLedger) -> list[str]:
+    """Revert a running domain to snapshot ``cmd.name``; returns warnings."""
+    entry = ledger.entry(cmd.name)
+    record: Record = entry["record"]
+    domain, live = target.domain, target.live
+    if entry.get("removed_devices"):
+        raise UsageError(f"snapshot {cmd.name!r} is incomplete (removed from "
+                         f"{', '.join(entry['removed_devices'])}); it can only be deleted")
+    if live is None and record.get("toolstack") == "xen" and record.get("memory_file"):
+        return _revert_stopped_xen(cmd, svc, target, ledger)
+    if live is None:
+        raise UsageError(f"snapshot {cmd.name!r} holds the memory of a running domain but "
+                         f"domain {domain.name!r} is not running (toolstack {target.toolstack}); "
+                         "start it, then revert")
+    taken_by = record.get("toolstack")
+    if record.get("memory") == "yes" and taken_by != live.toolstack:
+        raise UsageError(f"snapshot {cmd.name!r} holds memory saved through {taken_by}, but "
+                         f"domain {domain.name!r} now runs under {live.toolstack}")
+    after = cmd.state or ("running" if record.get("state") in RUNNING_STATES else "paused")
+    checked = check_memory_image(cmd.name, record, cmd.force)
+    operation_id = str(uuid.uuid4())
+    safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
+    safety_file = str(svc.settings.domain_dir(domain.uuid) / f".{safety}.save")
+    if live.toolstack == "xen":
+        from commands.handlers.revert_xen import xen_plan
+
+        plan = xen_plan(cmd.name, record, domain.name, live, after, safety, safety_file, svc)
+    elif record.get("memory_format") == "qcow2-vmstate":
+        plan = vm_load_plan(record, live, after, safety, domain.name)
+        refuse_ambiguous_load(svc, live.qmp_socket, cmd.name, plan)
+    else:
+        plan = restart_plan(record, live, after, safety, safety_file, domain.name, svc)
+    svc.say(f"plan: {', '.join(s.action for s in plan)}; afterwards {after}")
+    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
+    op.start("revert", cmd.name, {"domain": domain.name, "toolstack": live.toolstack,
+                                  "state_after": after, "safety": safety, **checked}, plan)
+    run_guarded(op, plan, live, svc)
+    message = "memory image restored with --force despite a digest mismatch" \
+        if checked.get("forced") else ""
+    op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor),
+                message=message)
+    svc.sync()
+    return op.warnings
+
+
+def refuse_ambiguous_load(svc: Services, socket: str, name: str,
+                          plan: list[StepSpec]) -> None:
+    """Exit 2 before anything runs when ``snapshot-load`` would find another snapshot by ID."""
+    load = next(s for s in plan if s.action == "vm-snapshot-load")
+    clashes = tag_clashes(svc.tools.qmp(socket).query_block(), name, load.params["devices"])
+    if clashes:
+        raise UsageError(f"snapshot {name!r} cannot be reverted while the domain runs: its "
+                         f"name is also the ID of another snapshot ({'; '.join(clashes)}) and "
+                         "QEMU's snapshot-load finds a snapshot by ID first; stopped, xlsnap "
+                         "reverts its disks by their own ID (without the memory)")
+
+
+def _revert_stopped_xen(cmd: RevertSnapshot, svc: Services, target: Target,
+                        ledger: DomainLedger) -> list[str]:
+    """A Xen domain snapshot of a stopped domain: disks back, then ``xl restore`` of its
+    memory image, paused or running (``--paused``/``--running``, else as it was)."""
+    from commands.planning.recorded_disks import internal_disks
+    from commands.handlers.revert_xen import xen_stopped_plan
+
+    record: Record = ledger.entry(cmd.name)["record"]
+    domain = target.domain
+    after = cmd.state or ("running" if record.get("state") in RUNNING_STATES else "paused")
+    checked = check_memory_image(cmd.name, record, cmd.force)
+    disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "revert")
+    operation_id = str(uuid.uuid4())
+    safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
+    plan = xen_stopped_plan(record, domain.name, disks, after, safety)
+    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
+    op.start("revert", cmd.name, {"domain": domain.name, "toolstack": "xen",
+                                  "state_after": after, "safety": safety, **checked}, plan)
+    op.run(plan)
+    op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor))
+    svc.sync()
+    return op.warnings
+
+
+def check_memory_image(name: str, record: Record, force: bool) -> dict[str, Any]:
+    """Compare the memory image with the ledger's sha256; exit 3 on a mismatch unless forced."""
+    path, expected = record.get("memory_file"), record.get("memory_sha256")
+    if not path:
+        return {}
+    if not os.path.isfile(path):
+        raise LedgerBlocked(f"memory image {path} of snapshot {name!r} is missing")
+    found = sha256_file(path)
+    if found == expected:
+        return {"memory_sha256_checked": found}
+    if not force:
+        raise LedgerBlocked(f"memory image {path} of snapshot {name!r} does not match the "
+                            f"ledger (sha256 {found[:16]}..., recorded {str(expected)[:16]}...); "
+                            "not restoring it (--force restores it anyway, and records that)")
+    return {"forced": True, "memory_sha256_found": found, "memory_sha256_recorded": expected}
+
+
+def _device(live: Live, disk: Record) -> LiveDisk:
+    """The live disk a recorded disk is, found by QMP device id and checked to be unchanged."""
+    wanted = disk.get("qmp_device") or disk["device"]
+    for live_disk in live.disks:
+        if live_disk.device == wanted or live_disk.vdev == disk["device"]:
+            on_top = disk["path"] if disk["type"] == "external" else disk["file"]
+            if live_disk.path != on_top:
+                raise UsageError(f"disk {disk['device']!r} now writes to {live_disk.path}, not "
+                                 f"{on_top} as at the snapshot (a later external snapshot?); "
+                                 "reverting under an overlay is not supported")
+            if disk["type"] == "internal" and disk["name"] not in live_disk.snapshots:
+                raise LedgerBlocked(f"disk {disk['device']!r} ({live_disk.path}) has no snapshot "
+                                    f"tag {disk['name']!r}; run 'xlsnap check'")
+            return live_disk
+    raise UsageError(f"the running domain has no disk {disk['device']!r} of the snapshot")
+
+
+def _where(live: Live, domain: str) -> dict[str, Any]:
+    return {"toolstack": live.toolstack, "socket": live.qmp_socket, "domain": domain,
+            "was_running": live.was_running}
+
+
+def vm_load_plan(record: Record, live: Live, after: str, safety: str,
+                 domain: str) -> list[StepSpec]:
+    """QEMU, memory inside qcow2: safety snapshot, ``snapshot-load``, resume, clean up."""
+    disks = [_device(live, d) for d in record["disks"]]
+    vmstate = next((d for d, r in zip(disks, record["disks"])
+                    if r["device"] == record.get("vmstate_device")), disks[0])
+    nodes = [d.node for d in disks]
+    job = {"socket": live.qmp_socket, "vmstate": vmstate.node, "devices": nodes}
+    where = _where(live, domain)
+    return [
+        StepSpec("domain-pause", domain, where),
+        StepSpec("vm-safety-save", live.qmp_socket, {**job, "tag": safety}),
+        StepSpec("vm-snapshot-load", live.qmp_socket,
+                 {**job, "tag": record["name"], "safety": safety}),
+        StepSpec("domain-unpause", domain, {**where, "resume": after == "running"}),
+        StepSpec("vm-safety-delete", live.qmp_socket, {**job, "tag": safety}),
+    ]
+
+
+def restart_plan(record: Record, live: Live, after: str, safety: str, safety_file: str,
+                 domain: str, svc: Services) -> list[StepSpec]:
+    """QEMU, memory in a file or none: stop QEMU, revert the disks, start it again."""
+    disks = [(r, _device(live, r)) for r in record["disks"]]
+    memory = record.get("memory_file") if record.get("memory") == "yes" else None
+    for path in filter(None, (safety_file, memory)):
+        try:
+            check_absolute(path)
+        except UnsafePath as exc:
+            raise UsageError(str(exc)) from None
+    current = {d.device: (d.path, d.format) for _, d in disks}
+    resume_argv = restart_argv(live.argv, current, incoming=True)
+    fresh = {d.device: (r["path"] if r["type"] == "external" else r["file"],
+                        "qcow2" if r["type"] == "external" else d.format) for r, d in disks}
+    new_argv = restart_argv(live.argv, fresh, incoming=memory is not None,
+                            paused=after == "paused")
+    where = _where(live, domain)
+    plan = [StepSpec("domain-pause", domain, where),
+            StepSpec("memory-save", safety_file, {**where, "path": safety_file, "safety": True,
+                                                  "memory_bytes": live.memory_bytes}),
+            StepSpec("qemu-quit", live.qmp_socket, {"socket": live.qmp_socket, "pid": live.pid,
+                                                    "resume_argv": resume_argv,
+                                                    "resume_from": safety_file})]
+    cleanup: list[StepSpec] = []
+    for r, d in disks:
+        if r["type"] == "internal":
+            plan.append(StepSpec("safety-tag-create", d.path, {"path": d.path, "tag": safety}))
+            cleanup.append(StepSpec("live-safety-tag-delete", d.path, {
+                "socket": live.qmp_socket, "device": d.device, "tag": safety}))
+        else:
+            if d.snapshots:  # the swap would throw away the snapshots kept in the overlay
+                raise UsageError(
+                    f"reverting to {record['name']!r} would discard the internal snapshots "
+                    f"{', '.join(sorted(d.snapshots))} kept inside its overlay {d.path}; "
+                    "delete them first")
+            aside = f"{r['path']}.{safety}"
+            if os.path.lexists(aside):
+                raise UsageError(f"{aside} exists already; move it away first")
+            base_format = svc.qemu_img.info(r["file"], force_share=True).format
+            plan.append(StepSpec("overlay-swap", r["path"], {
+                "base": r["file"], "base_format": base_format, "overlay": r["path"],
+                "aside": aside}))
+            cleanup.append(StepSpec("overlay-aside-remove", aside, {"aside": aside}))
+    plan += [StepSpec("internal-snapshot-apply", d.path,
+                      {"path": d.path, "tag": r["name"], "safety": safety})
+             for r, d in disks if r["type"] == "internal"]
+    plan.append(StepSpec("qemu-launch", live.qmp_socket,
+                         {"socket": live.qmp_socket, "argv": new_argv}))
+    if memory is not None:
+        plan.append(StepSpec("memory-load", memory, {"socket": live.qmp_socket, "path": memory}))
+        plan.append(StepSpec("domain-unpause", domain, {**where, "resume": after == "running"}))
+    return plan + cleanup + [StepSpec("memory-safety-remove", safety_file,
+                                      {"path": safety_file})]
