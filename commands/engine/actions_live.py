@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from commands.engine.actions import Action, Evidence, Params, Tools, register
+from commands.engine.actions import Action, Evidence, Params, Tools
 from commands.drivers.process import DriverError, ProcessResult
 from commands.drivers.qmp import MIGRATION_FD, Qmp, QmpError, UnsafePath
 from commands.drivers.xl import DomainNotFound, XlError
@@ -412,5 +412,7 @@ class MemoryLoad(Action):
         return Evidence(None if status is None else status != "inmigrate", {"status": status})
 
 
-register(DomainPause(), DomainUnpause(), MemorySave(), MemoryRemove(), MemorySafetyRemove(),
-         MemoryLoad())
+#: The actions of this module, for ``commands.engine.step_registry``.
+LIVE_ACTIONS: tuple[Action, ...] = (
+    DomainPause(), DomainUnpause(), MemorySave(), MemoryRemove(), MemorySafetyRemove(),
+    MemoryLoad())

@@ -12,7 +12,7 @@ import signal
 import time
 from typing import Any
 
-from commands.engine.actions import Action, Evidence, Params, Tools, register
+from commands.engine.actions import Action, Evidence, Params, Tools
 from commands.engine.actions_live import (
     PROCESS_WAIT,
     FileRemove,
@@ -370,5 +370,7 @@ class OverlayAsideRemove(FileRemove):
     param = "aside"
 
 
-register(XenSafetyTagDelete(), DomainDestroy(), DomainRestore(), QemuQuit(), QemuLaunch(), OverlaySwap(),
-         OverlayAsideRemove())
+#: The actions of this module, for ``commands.engine.step_registry``.
+RESTART_ACTIONS: tuple[Action, ...] = (
+    XenSafetyTagDelete(), DomainDestroy(), DomainRestore(), QemuQuit(), QemuLaunch(),
+    OverlaySwap(), OverlayAsideRemove())

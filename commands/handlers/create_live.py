@@ -20,11 +20,11 @@ from typing import Any, NamedTuple
 
 from commands.engine.actions import StepSpec
 from commands.config.snapshot_cfg import DiskRequest, SnapshotConfig
-from commands.handlers.create import (
+from commands.planning.config_rewrite import config_rewrite_step
+from commands.planning.snapshot_disks import (
     check_distinct_overlays,
     choose_overlay,
     chosen_disks,
-    config_rewrite_step,
 )
 from commands.config.domains import DiskEntry, Domain
 from commands.drivers.qmp import QmpError, UnsafePath, check_absolute

@@ -25,7 +25,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from commands.engine.actions import Evidence, StepSpec, action_of
+from commands.engine.actions import Evidence, StepSpec
+from commands.engine.step_registry import action_of
 from commands.drivers.process import DriverError
 from commands.drivers.qmp import QmpError
 from commands.engine.base_fingerprints import with_base_fingerprints

@@ -1,0 +1,19 @@
+"""Every action a step can name, in one table built here (no registration at import)."""
+
+from __future__ import annotations
+
+from commands.engine.actions import DISK_ACTIONS, Action, StepSpec
+from commands.engine.actions_live import LIVE_ACTIONS
+from commands.engine.actions_qmp import QMP_ACTIONS
+from commands.engine.actions_restart import RESTART_ACTIONS
+
+ACTIONS: dict[str, Action] = {
+    a.name: a for a in (*DISK_ACTIONS, *LIVE_ACTIONS, *QMP_ACTIONS, *RESTART_ACTIONS)}
+
+
+def action_of(spec: StepSpec) -> Action:
+    """The action a step names; a ledger naming an unknown one is refused."""
+    try:
+        return ACTIONS[spec.action]
+    except KeyError:
+        raise ValueError(f"unknown action {spec.action!r} in the ledger") from None
