@@ -19,7 +19,7 @@ from typing import Any
 
 from commands.engine.actions import StepSpec
 from commands.drivers.qmp import UnsafePath, check_absolute, tag_clashes
-from commands.errors import LedgerBlocked, UsageError
+from commands.errors import RecordMismatch, UsageError
 from commands.state.atomic_files import sha256_file
 from commands.engine.resume_guard import run_guarded
 from commands.handlers.messages import RevertSnapshot
@@ -121,12 +121,12 @@ def check_memory_image(name: str, record: Record, force: bool) -> dict[str, Any]
     if not path:
         return {}
     if not os.path.isfile(path):
-        raise LedgerBlocked(f"memory image {path} of snapshot {name!r} is missing")
+        raise RecordMismatch(f"memory image {path} of snapshot {name!r} is missing")
     found = sha256_file(path)
     if found == expected:
         return {"memory_sha256_checked": found}
     if not force:
-        raise LedgerBlocked(f"memory image {path} of snapshot {name!r} does not match the "
+        raise RecordMismatch(f"memory image {path} of snapshot {name!r} does not match the "
                             f"ledger (sha256 {found[:16]}..., recorded {str(expected)[:16]}...); "
                             "not restoring it (--force restores it anyway, and records that)")
     return {"forced": True, "memory_sha256_found": found, "memory_sha256_recorded": expected}
@@ -143,7 +143,7 @@ def _device(live: Live, disk: Record) -> LiveDisk:
                                  f"{on_top} as at the snapshot (a later external snapshot?); "
                                  "reverting under an overlay is not supported")
             if disk["type"] == "internal" and disk["name"] not in live_disk.snapshots:
-                raise LedgerBlocked(f"disk {disk['device']!r} ({live_disk.path}) has no snapshot "
+                raise RecordMismatch(f"disk {disk['device']!r} ({live_disk.path}) has no snapshot "
                                     f"tag {disk['name']!r}; run 'xlsnap check'")
             return live_disk
     raise UsageError(f"the running domain has no disk {disk['device']!r} of the snapshot")

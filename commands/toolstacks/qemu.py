@@ -15,7 +15,7 @@ from pathlib import Path
 
 from commands.config.domains import check_domain_name
 from commands.drivers.qmp import Qmp, QmpBusy, QmpError, QmpUnavailable
-from commands.errors import LedgerBlocked, UsageError
+from commands.errors import ResourceBusy, UsageError
 from commands.toolstacks.base import (
     Live,
     LiveDisk,
@@ -68,7 +68,7 @@ class QemuToolstack:
             uuid = str(qmp.execute("query-uuid").get("UUID", ""))
             memory = int(qmp.execute("query-memory-size-summary").get("base-memory", 0))
         except QmpBusy:  # connected, but no greeting: QEMU serves another client
-            raise LedgerBlocked(f"QMP socket {path} is busy: another client holds it "
+            raise ResourceBusy(f"QMP socket {path} is busy: another client holds it "
                                 "(another xlsnap command on this domain?); try again when "
                                 "it is done") from None
         except QmpUnavailable as exc:
