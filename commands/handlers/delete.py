@@ -23,7 +23,7 @@ from commands.state.snapshot_metadata import metadata_path
 from commands.engine.operation import Operation
 from commands.bootstrap import Services
 from commands.toolstacks.base import Target
-from commands.toolstacks.xen import with_qmp_disks
+from commands.toolstacks.select import rules_of
 from ledger.domain import DomainLedger
 
 
@@ -108,8 +108,8 @@ def _open_disks(target: Target, svc: Services) -> dict[str, tuple[str, str]]:
     """Images a running domain's device model has open: real path -> (socket, device)."""
     if target.live is None:
         return {}
-    if target.toolstack == "xen":
-        target = with_qmp_disks(target, svc.tools.qmp, require_all=False)
+    target = rules_of(target.toolstack).with_live_disks(target, svc.tools.qmp,
+                                                         require_all=False)
     live = target.live
     assert live is not None
     return {os.path.realpath(d.path): (live.qmp_socket, d.device) for d in live.disks}

@@ -27,6 +27,7 @@ from commands.engine.operation import Operation
 from commands.bootstrap import Services
 from commands.toolstacks.base import RUNNING_STATES, Live, LiveDisk, Target
 from commands.toolstacks.qemu_argv import restart_argv
+from commands.toolstacks.select import rules_of
 from ledger.domain import DomainLedger
 from ledger.names import RESERVED_PREFIX
 
@@ -42,7 +43,8 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
     if entry.get("removed_devices"):
         raise UsageError(f"snapshot {cmd.name!r} is incomplete (removed from "
                          f"{', '.join(entry['removed_devices'])}); it can only be deleted")
-    if live is None and record.get("toolstack") == "xen" and record.get("memory_file"):
+    if live is None and rules_of(record.get("toolstack")).reverts_by_restore \
+            and record.get("memory_file"):
         return _revert_stopped_xen(cmd, svc, target, ledger)
     if live is None:
         raise UsageError(f"snapshot {cmd.name!r} holds the memory of a running domain but "
@@ -57,7 +59,7 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
     operation_id = str(uuid.uuid4())
     safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
     safety_file = str(svc.settings.domain_dir(domain.uuid) / f".{safety}.save")
-    if live.toolstack == "xen":
+    if rules_of(live.toolstack).reverts_by_restore:
         from commands.handlers.revert_xen import xen_plan
 
         plan = xen_plan(cmd.name, record, domain.name, live, after, safety, safety_file, svc)
