@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from commands.config.disk_spec import DiskSpec
@@ -31,6 +32,7 @@ from commands.planning.snapshot_disks import (
 )
 from commands.state.snapshot_metadata import metadata_path
 from commands.engine.operation import Operation
+from commands.handlers.operation_flow import carry_out
 from commands.bootstrap import Services
 from ledger.domain import DomainLedger
 from ledger.names import check_snapshot_name
@@ -114,17 +116,23 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
         plan.append(step)
     plan.append(StepSpec("metadata-write", str(metadata_path(domain_dir, name)),
                          {"dir": str(domain_dir), "name": name, "record": record}))
-    op = Operation(svc.app, ledger, svc.actor, svc.tools)
-    op.start("create", name, {"domain": domain.name, "config_file": cmd.config_file,
-                              "toolstack": "offline", "record": record}, plan)
-    try:
-        op.run(plan)
-    except OperationFailed as exc:
-        raise after_failure(exc, [p.path for p in plans], svc.qemu_img) from None
-    record = with_base_fingerprints(record)
-    op.complete(lambda lg: lg.record_taken(op.operation_id, name, record, svc.actor))
-    svc.sync()
-    return record
+    def run(op: Operation, plan: list[StepSpec]) -> None:
+        try:
+            op.run(plan)
+        except OperationFailed as exc:
+            raise after_failure(exc, [p.path for p in plans], svc.qemu_img) from None
+
+    taken: dict[str, Any] = {}
+
+    def outcome(op: Operation) -> Callable[[DomainLedger], None]:
+        taken.update(with_base_fingerprints(record))
+        return lambda lg: lg.record_taken(op.operation_id, name, taken, svc.actor)
+
+    carry_out(svc, ledger, "create", name, {"domain": domain.name,
+                                            "config_file": cmd.config_file,
+                                            "toolstack": "offline", "record": record},
+              plan, outcome, run=run)
+    return taken
 
 
 def _choose_name(given: str | None, snapcfg: SnapshotConfig | None) -> str | None:

@@ -16,6 +16,7 @@ import hashlib
 import os
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from commands.engine.actions import StepSpec
@@ -36,9 +37,11 @@ from commands.state.memory_images import with_memory_digest
 from commands.handlers.messages import CreateSnapshot
 from commands.state.snapshot_metadata import metadata_path, write_metadata
 from commands.engine.operation import Operation
+from commands.handlers.operation_flow import carry_out
 from commands.bootstrap import Services
 from commands.toolstacks.base import Live, LiveDisk, Target
 from commands.toolstacks.select import rules_of
+from ledger.domain import DomainLedger
 
 #: States in which a running domain's snapshot can be taken.
 SNAPSHOTTABLE = ("running", "blocked", "paused")
@@ -95,18 +98,23 @@ def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
     plan.append(StepSpec("metadata-write", str(metadata_path(domain_dir, name)),
                          {"dir": str(domain_dir), "name": name, "record": record}))
     svc.say(f"plan: {', '.join(s.action for s in plan)} ({', '.join(sorted(kinds))})")
-    op = Operation(svc.app, ledger, svc.actor, svc.tools)
-    op.start("create", name, {"domain": domain.name, "config_file": cmd.config_file,
-                              "toolstack": live.toolstack, "record": record}, plan)
-    run_guarded(op, plan, live, svc)
-    final = with_base_fingerprints(dict(with_memory_digest(record)))
-    inside = final.get("memory_format") == "qcow2-vmstate"
-    if inside:
-        final["memory_size"] = _vm_state_size(svc, live, plans[0].disk.device, name)
-    op.complete(lambda lg: lg.record_taken(op.operation_id, name, final, svc.actor))
-    if inside:  # the metadata file follows the ledger's record (now with the size)
-        write_metadata(domain_dir, name, final)
-    svc.sync()
+    final: dict[str, Any] = {}
+    inside = record.get("memory_format") == "qcow2-vmstate"
+
+    def outcome(op: Operation) -> Callable[[DomainLedger], None]:
+        final.update(with_base_fingerprints(dict(with_memory_digest(record))))
+        if inside:
+            final["memory_size"] = _vm_state_size(svc, live, plans[0].disk.device, name)
+        return lambda lg: lg.record_taken(op.operation_id, name, final, svc.actor)
+
+    def then(op: Operation) -> None:
+        if inside:  # the metadata file follows the ledger's record (now with the size)
+            write_metadata(domain_dir, name, final)
+
+    carry_out(svc, ledger, "create", name, {"domain": domain.name,
+                                            "config_file": cmd.config_file,
+                                            "toolstack": live.toolstack, "record": record},
+              plan, outcome, run=lambda op, plan: run_guarded(op, plan, live, svc), then=then)
     return final
 
 

@@ -23,7 +23,7 @@ from commands.errors import RecordMismatch, UsageError
 from commands.state.atomic_files import sha256_file
 from commands.engine.resume_guard import run_guarded
 from commands.handlers.messages import RevertSnapshot
-from commands.engine.operation import Operation
+from commands.handlers.operation_flow import carry_out
 from commands.bootstrap import Services
 from commands.toolstacks.base import RUNNING_STATES, Live, LiveDisk, Target
 from commands.toolstacks.qemu_argv import restart_argv
@@ -69,15 +69,14 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
     else:
         plan = restart_plan(record, live, after, safety, safety_file, domain.name, svc)
     svc.say(f"plan: {', '.join(s.action for s in plan)}; afterwards {after}")
-    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
-    op.start("revert", cmd.name, {"domain": domain.name, "toolstack": live.toolstack,
-                                  "state_after": after, "safety": safety, **checked}, plan)
-    run_guarded(op, plan, live, svc)
     message = "memory image restored with --force despite a digest mismatch" \
         if checked.get("forced") else ""
-    op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor),
-                message=message)
-    svc.sync()
+    op = carry_out(svc, ledger, "revert", cmd.name,
+                   {"domain": domain.name, "toolstack": live.toolstack, "state_after": after,
+                    "safety": safety, **checked}, plan,
+                   lambda op: lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor),
+                   run=lambda op, plan: run_guarded(op, plan, live, svc),
+                   operation_id=operation_id, message=message)
     return op.warnings
 
 
@@ -108,12 +107,11 @@ def _revert_stopped_xen(cmd: RevertSnapshot, svc: Services, target: Target,
     operation_id = str(uuid.uuid4())
     safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
     plan = xen_stopped_plan(record, domain.name, disks, after, safety)
-    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
-    op.start("revert", cmd.name, {"domain": domain.name, "toolstack": "xen",
-                                  "state_after": after, "safety": safety, **checked}, plan)
-    op.run(plan)
-    op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor))
-    svc.sync()
+    op = carry_out(svc, ledger, "revert", cmd.name,
+                   {"domain": domain.name, "toolstack": "xen", "state_after": after,
+                    "safety": safety, **checked}, plan,
+                   lambda op: lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor),
+                   operation_id=operation_id)
     return op.warnings
 
 
