@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from commands.engine.actions import Action, Evidence, Params, Tools, like_base
-from commands.engine.actions_live import qmp_argv, qmp_step, tag_evidence, tags_by_device
+from commands.engine.live_helpers import qmp_argv, qmp_step, tag_evidence, tags_by_device
 from commands.drivers.process import ProcessResult
 from commands.drivers.qmp import Qmp, QmpError
 from commands.state.atomic_files import remove_file

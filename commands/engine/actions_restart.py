@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from commands.engine.actions import Action, Evidence, Params, Tools
-from commands.engine.actions_live import (
+from commands.engine.actions_live import FileRemove
+from commands.engine.live_helpers import (
     PROCESS_WAIT,
-    FileRemove,
     elapsed_ms,
     migration_argv,
     ok_result,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from commands.engine.domain_control import CONTROLS
 from commands.errors import UsageError
 from commands.toolstacks.base import Live
 from commands.toolstacks.select import ADAPTERS, rules_of
@@ -27,8 +28,8 @@ def _string_tests(folder: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("folder", ["cli", "handlers", "planning"])
-def test_no_toolstack_string_tests_above_the_engine(folder: str) -> None:
+@pytest.mark.parametrize("folder", ["cli", "handlers", "planning", "engine", "state"])
+def test_no_toolstack_string_tests_outside_the_toolstacks(folder: str) -> None:
     assert _string_tests(ROOT / "commands" / folder) == []
 
 
@@ -71,3 +72,7 @@ def test_qemu_keeps_its_command_line_and_wants_an_absolute_memory_path() -> None
 def test_a_record_without_a_toolstack_has_the_offline_rules() -> None:
     assert rules_of(None) is rules_of("offline") is ADAPTERS["offline"]
     assert not rules_of("offline").reverts_by_restore
+
+
+def test_every_toolstack_that_runs_domains_has_an_engine_control() -> None:
+    assert set(CONTROLS) == {name for name in ADAPTERS if name != "offline"}
