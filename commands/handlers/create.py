@@ -21,7 +21,6 @@ from commands.drivers.qemu_img import ImageInfo, QemuImg, QemuImgError
 from commands.planning.corrupt_images import after_failure, refuse_corrupt
 from commands.errors import OperationFailed, UsageError
 from commands.planning.recorded_disks import image_error
-from commands.handlers.create_live import create_live_snapshot
 from commands.handlers.messages import CreateSnapshot
 from commands.planning.config_rewrite import config_rewrite_step
 from commands.planning.snapshot_disks import (
@@ -81,6 +80,9 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
     name = check_snapshot_name(chosen if chosen is not None
                                else _default_name(svc.ledger_for(target.domain), svc))
     if target.live is not None:
+        # imported here: a stopped domain's snapshot does not load the live machinery
+        from commands.handlers.create_live import create_live_snapshot
+
         return create_live_snapshot(cmd, svc, target, snapcfg, name)
     domain = target.domain
     ledger = svc.ledger_for(domain)
