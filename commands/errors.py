@@ -34,10 +34,26 @@ class OperationFailed(XlsnapError):
     exit_code = 1
 
 
-class LedgerBlocked(XlsnapError):
-    """The ledger needs recovery (an operation is in flight) or failed verification."""
+class AttentionNeeded(XlsnapError):
+    """Something needs a person before the command can go on (exit code 3)."""
 
     exit_code = 3
+
+
+class LedgerBlocked(AttentionNeeded):
+    """The ledger needs recovery: an operation in flight, or it changed or cannot be read."""
+
+
+class ResourceBusy(AttentionNeeded):
+    """Another process holds what the command needs: a QMP socket, a running operation."""
+
+
+class RecordMismatch(AttentionNeeded):
+    """The disks or files are not what the ledger recorded (a memory image, a tag)."""
+
+
+class VerificationFailed(AttentionNeeded):
+    """The ledger, an export or a proof failed verification, or a key does not match."""
 
 
 class LedgerWriteFailed(LedgerBlocked):

@@ -11,7 +11,9 @@ import typer
 from commands.cli.main import services
 from commands.state.snapshot_metadata import write_metadata
 
-group = typer.Typer(help="Rebuild what is derived from the ledger.", no_args_is_help=True)
+group = typer.Typer(help="Rebuild what is derived from the ledger.\n\n\b\nExamples:\n"
+                         "  xlsnap projections rebuild\n  xlsnap projections metadata web",
+                    no_args_is_help=True)
 
 
 @group.command("rebuild")

@@ -10,7 +10,7 @@ import typer
 
 from commands.cli.main import services
 from commands.cli.snapshot_args import one_name
-from commands.errors import LedgerBlocked, UsageError
+from commands.errors import UsageError, VerificationFailed
 from commands.handlers.find_domain import recorded_domain_id
 from commands.bootstrap import Services
 from ledger.entries import MalformedRow, connect_readonly, iter_rows, row_leaf
@@ -81,7 +81,7 @@ def _proof(db: Any, position: int, older: Any) -> dict[str, Any]:
     try:
         found = last_head(db)
     except HeadFormatError as exc:
-        raise LedgerBlocked(f"recorded heads are malformed: {exc}") from None
+        raise VerificationFailed(f"recorded heads are malformed: {exc}") from None
     if found is None or found[0].tree_size < position:
         raise UsageError(f"the event at position {position} is not sealed yet: run "
                          "'xlsnap seal' first")
@@ -93,14 +93,14 @@ def _proof(db: Any, position: int, older: Any) -> dict[str, Any]:
     try:
         return make_inclusion_proof(db, position, head, leaves, older)
     except ProofError as exc:
-        raise LedgerBlocked(str(exc)) from None
+        raise VerificationFailed(str(exc)) from None
 
 
 def _leaves_from_log(db: Any, size: int) -> list[bytes]:
     try:
         return [row_leaf(*raw[1:]) for raw in iter_rows(db, 1, size)]
     except MalformedRow as exc:
-        raise LedgerBlocked(f"the log holds a malformed event: {exc}") from None
+        raise VerificationFailed(f"the log holds a malformed event: {exc}") from None
 
 
 def register(app: typer.Typer) -> None:

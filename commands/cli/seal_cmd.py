@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from commands.cli.main import services
-from commands.errors import LedgerBlocked, UsageError
+from commands.errors import UsageError, VerificationFailed
 
 
 def seal(
@@ -45,14 +45,14 @@ def seal(
     key_path = Path(key).absolute() if key else svc.settings.seal_key
     signer = _last_signer(svc.app.location)
     if signer is not None and not key_path.exists():
-        raise LedgerBlocked(f"no signing key at {key_path}, but the ledger's heads are signed "
+        raise VerificationFailed(f"no signing key at {key_path}, but the ledger's heads are signed "
                             f"by key {signer[:16]}: restore that key (a new one would not be "
                             "trusted)")
     private_key, created = seal_key(key_path)
     try:
         head, new = seal_ledger(svc.app.location, private_key)
     except SealRefused as exc:
-        raise LedgerBlocked(str(exc)) from None
+        raise VerificationFailed(str(exc)) from None
     if created:
         typer.echo(f"Created signing key {key_path} (mode 0600) and its public key "
                    f"{public_key_path(key_path)}: keep a copy of the public key off this host",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from commands.cli.main import services
-from commands.errors import LedgerBlocked, UsageError
+from commands.errors import UsageError, VerificationFailed
 
 if TYPE_CHECKING:  # the rest loads when the command runs, not at every start-up
     from ledger.tree_heads import TreeHead
@@ -56,7 +56,7 @@ def verify(
         what = "ledger"
     _print(report, what, as_json)
     if not report.ok:
-        raise LedgerBlocked(f"{what} verification failed: {report.headline()}")
+        raise VerificationFailed(f"{what} verification failed: {report.headline()}")
 
 
 def _verify_ledger(ctx: typer.Context, external: "list[tuple[str, TreeHead]]",
@@ -76,7 +76,7 @@ def _verify_ledger(ctx: typer.Context, external: "list[tuple[str, TreeHead]]",
                                local_public_key(svc.settings.seal_key),
                                checkpoints.bindings(svc.view.db))
     except HeadFormatError as exc:
-        raise LedgerBlocked(f"ledger verification failed: recorded heads are malformed: "
+        raise VerificationFailed(f"ledger verification failed: recorded heads are malformed: "
                             f"{exc}") from None
     if not report.checks and not external:
         report.problems.append(Problem(
@@ -100,13 +100,13 @@ def _verify_export(path: str, external: "list[tuple[str, TreeHead]]",
     except OSError as exc:
         raise UsageError(f"cannot read export {path}: {exc.strerror}") from None
     except ExportError as exc:
-        raise LedgerBlocked(f"export verification failed: {exc}") from None
+        raise VerificationFailed(f"export verification failed: {exc}") from None
     try:
         rows = reader.rows(mapper=export_mapper())
         report = verify_log(rows, reader.heads(), external, trusted, start=reader.first,
                             frontier=reader.frontier(), complete=reader.complete())
     except (ExportError, HeadFormatError, ValueError, msgpack.UnpackException) as exc:
-        raise LedgerBlocked(f"export verification failed: {exc}") from None
+        raise VerificationFailed(f"export verification failed: {exc}") from None
     finally:
         reader.source.close()
     report.problems += [Problem(message, position) for message, position in reader.problems]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from commands.errors import LedgerBlocked
+from commands.errors import VerificationFailed
 from commands.cli.timespec import show_time
 
 
@@ -44,7 +44,7 @@ def verify_proof(
         typer.echo(f"OK: {check.message}")
         typer.echo(_summary(check.event))
     if not check.ok:
-        raise LedgerBlocked(f"proof verification failed: {check.message}")
+        raise VerificationFailed(f"proof verification failed: {check.message}")
 
 
 def _summary(event: dict[str, Any]) -> str:

@@ -344,28 +344,12 @@ class MetadataRemove(MetadataWrite):
         return Evidence(not seen.happened, seen.detail)
 
 
-ACTIONS: dict[str, Action] = {a.name: a for a in (
+#: The actions of this module, for ``commands.engine.step_registry``.
+DISK_ACTIONS: tuple[Action, ...] = (
     TagCreate(), SafetyTagCreate(), TagApply(), TagDelete(), SafetyTagDelete(),
     RenamedTagDelete(), FileRename(),
     OverlayCreate(), ConfigRewrite(), MetadataWrite(), MetadataRemove(),
-)}
-
-
-def register(*actions: Action) -> None:
-    """Add actions defined in other modules (the live ones: ``commands.engine.actions_live``)."""
-    ACTIONS.update({a.name: a for a in actions})
-
-
-def action_of(spec: StepSpec) -> Action:
-    """The action a step names; a ledger naming an unknown one is refused."""
-    import commands.engine.actions_live  # noqa: F401  (these modules register the live actions)
-    import commands.engine.actions_qmp  # noqa: F401
-    import commands.engine.actions_restart  # noqa: F401
-
-    try:
-        return ACTIONS[spec.action]
-    except KeyError:
-        raise ValueError(f"unknown action {spec.action!r} in the ledger") from None
+)
 
 
 def _delete_tag_if_present(qemu_img: QemuImg, path: str, tag: str) -> ProcessResult:

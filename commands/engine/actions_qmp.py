@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from commands.engine.actions import Action, Evidence, Params, Tools, like_base, register
-from commands.engine.actions_live import qmp_argv, qmp_step, tag_evidence, tags_by_device
+from commands.engine.actions import Action, Evidence, Params, Tools, like_base
+from commands.engine.live_helpers import qmp_argv, qmp_step, tag_evidence, tags_by_device
 from commands.drivers.process import ProcessResult
 from commands.drivers.qmp import Qmp, QmpError
 from commands.state.atomic_files import remove_file
@@ -301,6 +301,7 @@ def _job_args(p: Params, tag: str) -> dict[str, Any]:
     return {"tag": tag, "vmstate": p["vmstate"], "devices": p["devices"]}
 
 
-register(LiveSnapshot(), LiveExternalSnapshot(), LiveTagDelete(), LiveSafetyTagDelete(),
-         VmSnapshotSave(), VmSafetySave(), VmSnapshotLoad(), VmSnapshotDelete(),
-         VmSafetyDelete())
+#: The actions of this module, for ``commands.engine.step_registry``.
+QMP_ACTIONS: tuple[Action, ...] = (
+    LiveSnapshot(), LiveExternalSnapshot(), LiveTagDelete(), LiveSafetyTagDelete(),
+    VmSnapshotSave(), VmSafetySave(), VmSnapshotLoad(), VmSnapshotDelete(), VmSafetyDelete())

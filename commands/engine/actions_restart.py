@@ -12,10 +12,10 @@ import signal
 import time
 from typing import Any
 
-from commands.engine.actions import Action, Evidence, Params, Tools, register
-from commands.engine.actions_live import (
+from commands.engine.actions import Action, Evidence, Params, Tools
+from commands.engine.actions_live import FileRemove
+from commands.engine.live_helpers import (
     PROCESS_WAIT,
-    FileRemove,
     elapsed_ms,
     migration_argv,
     ok_result,
@@ -370,5 +370,7 @@ class OverlayAsideRemove(FileRemove):
     param = "aside"
 
 
-register(XenSafetyTagDelete(), DomainDestroy(), DomainRestore(), QemuQuit(), QemuLaunch(), OverlaySwap(),
-         OverlayAsideRemove())
+#: The actions of this module, for ``commands.engine.step_registry``.
+RESTART_ACTIONS: tuple[Action, ...] = (
+    XenSafetyTagDelete(), DomainDestroy(), DomainRestore(), QemuQuit(), QemuLaunch(),
+    OverlaySwap(), OverlayAsideRemove())

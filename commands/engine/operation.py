@@ -28,7 +28,8 @@ from typing import Any, NoReturn
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from commands.engine.actions import StepSpec, Tools, action_of
+from commands.engine.actions import StepSpec, Tools
+from commands.engine.step_registry import action_of
 from commands.drivers.process import DriverError, ProcessResult
 from commands.errors import LedgerBlocked, LedgerWriteFailed, OperationFailed, XlsnapError
 from commands.engine.fault_injection import inject

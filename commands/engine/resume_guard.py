@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from commands.engine.actions import StepSpec
-from commands.engine.actions_live import domain_state, resume
+from commands.engine.actions_live import DomainUnpause, domain_state, resume
 from commands.drivers.process import DriverError
 from commands.drivers.qmp import QmpError
 from commands.engine.operation import Operation
@@ -43,8 +43,7 @@ def resume_after_failure(op: Operation, plan: list[StepSpec], live: Live,
     numbered = [(n, s) for n, s in enumerate(plan, 1) if s.action == "domain-unpause"]
     number, spec = numbered[0] if numbered else (0, StepSpec("domain-unpause",
                                                              params["domain"], params))
-    argv = ([svc.tools.xl.binary, "unpause", params["domain"]] if live.toolstack == "xen"
-            else ["qmp", live.qmp_socket, "cont"])
+    argv = DomainUnpause().argv(params, svc.tools)  # xl unpause, or QMP cont
     in_flight = op.ledger.in_flight
     try:
         if domain_state(params, svc.tools) in ("running", None):

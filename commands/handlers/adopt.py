@@ -8,7 +8,7 @@ from commands.engine.actions import StepSpec
 from commands.config.domains import load_domain
 from commands.errors import UsageError
 from commands.state.snapshot_metadata import metadata_path
-from commands.engine.operation import Operation
+from commands.handlers.operation_flow import carry_out
 from commands.bootstrap import Services
 from ledger.names import check_snapshot_name
 
@@ -57,9 +57,6 @@ def adopt_snapshot(svc: Services, domain_name: str, tag: str) -> dict[str, Any]:
     }
     plan = [StepSpec("metadata-write", str(metadata_path(domain_dir, tag)),
                      {"dir": str(domain_dir), "name": tag, "record": record})]
-    op = Operation(svc.app, ledger, svc.actor, svc.tools)
-    op.start("adopt", tag, {"domain": domain.name, "record": record}, plan)
-    op.run(plan)
-    op.complete(lambda lg: lg.record_taken(op.operation_id, tag, record, svc.actor))
-    svc.sync()
+    carry_out(svc, ledger, "adopt", tag, {"domain": domain.name, "record": record}, plan,
+              lambda op: lambda lg: lg.record_taken(op.operation_id, tag, record, svc.actor))
     return record

@@ -16,18 +16,19 @@ import hashlib
 import os
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from commands.engine.actions import StepSpec
 from commands.config.snapshot_cfg import DiskRequest, SnapshotConfig
-from commands.handlers.create import (
+from commands.planning.config_rewrite import config_rewrite_step
+from commands.planning.snapshot_disks import (
     check_distinct_overlays,
     choose_overlay,
     chosen_disks,
-    config_rewrite_step,
 )
 from commands.config.domains import DiskEntry, Domain
-from commands.drivers.qmp import QmpError, UnsafePath, check_absolute
+from commands.drivers.qmp import QmpError
 from commands.errors import UsageError
 from commands.state.private_folders import check_secret_dir
 from commands.engine.resume_guard import run_guarded
@@ -36,9 +37,11 @@ from commands.state.memory_images import with_memory_digest
 from commands.handlers.messages import CreateSnapshot
 from commands.state.snapshot_metadata import metadata_path, write_metadata
 from commands.engine.operation import Operation
+from commands.handlers.operation_flow import carry_out
 from commands.bootstrap import Services
 from commands.toolstacks.base import Live, LiveDisk, Target
-from commands.toolstacks.xen import with_qmp_disks
+from commands.toolstacks.select import rules_of
+from ledger.domain import DomainLedger
 
 #: States in which a running domain's snapshot can be taken.
 SNAPSHOTTABLE = ("running", "blocked", "paused")
@@ -64,8 +67,8 @@ class LivePlan(NamedTuple):
 def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
                          snapcfg: SnapshotConfig | None, name: str) -> dict[str, Any]:
     """Take a snapshot of a running domain; returns its record (see module doc)."""
-    if target.toolstack == "xen":
-        target = with_qmp_disks(target, svc.tools.qmp)
+    rules = rules_of(target.toolstack)
+    target = rules.with_live_disks(target, svc.tools.qmp)
     domain, live = target.domain, target.live
     assert live is not None
     ledger = svc.ledger_for(domain)
@@ -75,12 +78,8 @@ def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
         raise UsageError(f"domain {domain.name!r} is {live.state}: only a running or paused "
                          "domain can be snapshotted live")
     memory = _memory_choice(cmd, snapcfg)
-    if (memory != "no" and live.toolstack == "xen" and live.state == "paused"
-            and live.guest_type in ("pv", "pvh")):
-        raise UsageError(f"Xen domain {domain.name!r} is a paused {live.guest_type.upper()} "
-                         "guest: it cannot acknowledge xl save's suspend request (libxl gives "
-                         f"up after 60 s); unpause it first ('xl unpause {domain.name}'), or "
-                         "take a disk-only snapshot (--disk-only)")
+    if memory != "no":
+        rules.check_memory_snapshot(domain.name, live)
     plans = plan_live_disks(domain, live, snapcfg, name)
     domain_dir = svc.settings.domain_dir(domain.uuid)
     if metadata_path(domain_dir, name).exists():
@@ -99,18 +98,23 @@ def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
     plan.append(StepSpec("metadata-write", str(metadata_path(domain_dir, name)),
                          {"dir": str(domain_dir), "name": name, "record": record}))
     svc.say(f"plan: {', '.join(s.action for s in plan)} ({', '.join(sorted(kinds))})")
-    op = Operation(svc.app, ledger, svc.actor, svc.tools)
-    op.start("create", name, {"domain": domain.name, "config_file": cmd.config_file,
-                              "toolstack": live.toolstack, "record": record}, plan)
-    run_guarded(op, plan, live, svc)
-    final = with_base_fingerprints(dict(with_memory_digest(record)))
-    inside = final.get("memory_format") == "qcow2-vmstate"
-    if inside:
-        final["memory_size"] = _vm_state_size(svc, live, plans[0].disk.device, name)
-    op.complete(lambda lg: lg.record_taken(op.operation_id, name, final, svc.actor))
-    if inside:  # the metadata file follows the ledger's record (now with the size)
-        write_metadata(domain_dir, name, final)
-    svc.sync()
+    final: dict[str, Any] = {}
+    inside = record.get("memory_format") == "qcow2-vmstate"
+
+    def outcome(op: Operation) -> Callable[[DomainLedger], None]:
+        final.update(with_base_fingerprints(dict(with_memory_digest(record))))
+        if inside:
+            final["memory_size"] = _vm_state_size(svc, live, plans[0].disk.device, name)
+        return lambda lg: lg.record_taken(op.operation_id, name, final, svc.actor)
+
+    def then(op: Operation) -> None:
+        if inside:  # the metadata file follows the ledger's record (now with the size)
+            write_metadata(domain_dir, name, final)
+
+    carry_out(svc, ledger, "create", name, {"domain": domain.name,
+                                            "config_file": cmd.config_file,
+                                            "toolstack": live.toolstack, "record": record},
+              plan, outcome, run=lambda op, plan: run_guarded(op, plan, live, svc), then=then)
     return final
 
 
@@ -152,10 +156,7 @@ def _plan_one(domain: Domain, live: Live, entry: DiskEntry, disk: LiveDisk, kind
             raise UsageError(f"disk {vdev!r} ({disk.path}) already has a snapshot tag {name!r} "
                              "that the ledger does not know; choose another name")
         return LivePlan(entry, disk, "internal")
-    if live.toolstack == "xen":
-        raise UsageError(f"external snapshots of a running Xen domain are not supported: libxl "
-                         f"would keep using {disk.path} after a restart (disk {vdev!r}); take "
-                         "an internal one, or stop the domain first")
+    rules_of(live.toolstack).check_live_external(vdev, disk.path)
     overlay = choose_overlay(disk.path, name, vdev, request.overlay if request else None)
     return LivePlan(entry, disk, "external", overlay)
 
@@ -171,7 +172,8 @@ def _memory_file(svc: Services, domain: Domain, live: Live, plans: list[LivePlan
         vdevs = [e.spec.vdev for e, d in zip(domain.disks, live.disks) if d.device in left_out]
         raise UsageError(f"a snapshot with memory must include every writable disk "
                          f"({', '.join(vdevs)} left out); use memory=\"no\" for a disk-only one")
-    inside = live.toolstack == "qemu" and all(p.kind == "internal" for p in plans)
+    rules = rules_of(live.toolstack)
+    inside = rules.vmstate_in_qcow2 and all(p.kind == "internal" for p in plans)
     if inside:
         if memory != "yes":
             raise UsageError(f"memory={memory!r}: QEMU keeps an internal snapshot's memory "
@@ -184,11 +186,7 @@ def _memory_file(svc: Services, domain: Domain, live: Live, plans: list[LivePlan
         raise UsageError(f"folder of memory image {path} does not exist")
     if memory != "yes":  # a folder xlsnap did not create: checked, never re-moded
         check_secret_dir(Path(os.path.dirname(path)))
-    if live.toolstack == "qemu":
-        try:
-            check_absolute(path)
-        except UnsafePath as exc:
-            raise UsageError(str(exc)) from None
+    rules.check_memory_path(path)
     return path
 
 
@@ -197,7 +195,7 @@ def _record(cmd: CreateSnapshot, snapcfg: SnapshotConfig | None, name: str, doma
             memory_file: str | None) -> dict[str, Any]:
     kinds = {p.kind for p in plans}
     fmt = None if not memory else ("qcow2-vmstate" if memory_file is None else
-                                   "xl-save" if live.toolstack == "xen" else "qemu-migration")
+                                   rules_of(live.toolstack).memory_format)
     state = live.state
     return {
         "name": name,
@@ -219,12 +217,16 @@ def _record(cmd: CreateSnapshot, snapcfg: SnapshotConfig | None, name: str, doma
         "memory_size": None,
         "vmstate_device": plans[0].entry.spec.vdev if fmt == "qcow2-vmstate" else None,
         "domid": live.domid,
-        "qemu_argv": list(live.argv) if live.toolstack == "qemu" else None,
+        "qemu_argv": rules_of(live.toolstack).restart_argv(live),
     }
 
 
 def _steps(live: Live, plans: list[LivePlan], name: str, memory: bool,
            memory_file: str | None, domain: Domain) -> list[StepSpec]:
+    rules = rules_of(live.toolstack)
+    # xl save -p pauses the domain itself; on a paused domain its pause is one more (Xen
+    # counts pauses), which the unpause step takes back.
+    drop_pause = rules.save_pauses_domain and not live.was_running
     where = {"toolstack": live.toolstack, "socket": live.qmp_socket, "domain": domain.name,
              "was_running": live.was_running}
     internal = [p.disk.device for p in plans if p.kind == "internal"]
@@ -237,7 +239,7 @@ def _steps(live: Live, plans: list[LivePlan], name: str, memory: bool,
     if not memory:
         return [disks]
     unpause = StepSpec("domain-unpause", domain.name,
-                       {**where, "drop_pause": live.toolstack == "xen" and not live.was_running})
+                       {**where, "drop_pause": drop_pause})
     if memory_file is None:  # QEMU, every disk internal: RAM goes into the first disk
         nodes = [p.disk.node for p in plans]
         return [StepSpec("domain-pause", domain.name, where),
@@ -247,8 +249,8 @@ def _steps(live: Live, plans: list[LivePlan], name: str, memory: bool,
                 unpause]
     save = StepSpec("memory-save", memory_file,
                     {**where, "path": memory_file, "memory_bytes": live.memory_bytes,
-                     "drop_pause": live.toolstack == "xen" and not live.was_running})
-    if live.toolstack == "xen":  # xl save -p pauses the domain itself
+                     "drop_pause": drop_pause})
+    if rules.save_pauses_domain:
         return [save, disks, unpause]
     # QEMU: the disks first. Both are taken while the guest is stopped, so the order
     # does not change what is saved; but a migration leaves QEMU's images inactive

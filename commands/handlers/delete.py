@@ -22,9 +22,10 @@ from commands.planning.recorded_disks import TaggedDisk, check_writable, interna
 from commands.handlers.messages import DeleteSnapshot
 from commands.state.snapshot_metadata import metadata_path
 from commands.engine.operation import Operation
+from commands.handlers.operation_flow import carry_out, idle_domain, run_then_sync
 from commands.bootstrap import Services
 from commands.toolstacks.base import Target
-from commands.toolstacks.xen import with_qmp_disks
+from commands.toolstacks.select import rules_of
 from ledger.domain import DomainLedger
 
 
@@ -33,35 +34,34 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
 
     Example: ``delete_snapshot(DeleteSnapshot("web", "before-upgrade"), svc)``.
     """
-    target = svc.resolve(cmd.domain)
+    target, ledger = idle_domain(svc, cmd.domain)
     domain = target.domain
-    ledger = svc.ledger_for(domain)
-    ledger.check_idle()
     ledger.entry(cmd.name)
     ledger.check_not_held(cmd.name)
     if cmd.metadata_only:
         forget_snapshot(cmd, svc, target, ledger)
         return
     disks, plan = plan_delete(svc, target, ledger, cmd.name, open_disks(target, svc))
-    op = Operation(svc.app, ledger, svc.actor, svc.tools)
     device_of = {d.path: d.device for d in disks}
 
-    def partial(done: list[StepSpec]) -> str:
-        devices = [device_of[s.target] for s in done if s.target in device_of]
-        op.ledger.record_disks_removed(op.operation_id, cmd.name, devices, svc.actor)
-        return (f"snapshot {cmd.name!r} was already removed from {', '.join(devices)} and is "
-                "now incomplete; run snapshot-delete again to finish")
+    def run(op: Operation, plan: list[StepSpec]) -> None:
+        def partial(done: list[StepSpec]) -> str:
+            devices = [device_of[s.target] for s in done if s.target in device_of]
+            op.ledger.record_disks_removed(op.operation_id, cmd.name, devices, svc.actor)
+            return (f"snapshot {cmd.name!r} was already removed from {', '.join(devices)} and "
+                    "is now incomplete; run snapshot-delete again to finish")
+
+        try:
+            op.run(plan, on_irreversible=partial)
+        finally:
+            svc.sync()
 
     details = {"domain": domain.name, "toolstack": target.toolstack}
     if cmd.reason:
         details["reason"] = cmd.reason
-    op.start("delete", cmd.name, details, plan)
-    try:
-        op.run(plan, on_irreversible=partial)
-    finally:
-        svc.sync()
-    op.complete(lambda lg: lg.record_removed(op.operation_id, cmd.name, svc.actor))
-    svc.sync()
+    carry_out(svc, ledger, "delete", cmd.name, details, plan,
+              lambda op: lambda lg: lg.record_removed(op.operation_id, cmd.name, svc.actor),
+              run=run)
 
 
 def plan_delete(svc: Services, target: Target, ledger: DomainLedger, name: str,
@@ -101,24 +101,18 @@ def forget_snapshot(cmd: DeleteSnapshot, svc: Services, target: Target,
     domain_dir = svc.settings.domain_dir(domain.uuid)
     plan = [StepSpec("metadata-remove", str(metadata_path(domain_dir, cmd.name)),
                      {"dir": str(domain_dir), "name": cmd.name, "record": record})]
-    op = Operation(svc.app, ledger, svc.actor, svc.tools)
-    op.start("delete", cmd.name, {"domain": domain.name, "toolstack": target.toolstack,
-                                  "metadata_only": True}, plan)
-    try:
-        op.run(plan)
-    finally:
-        svc.sync()
-    op.complete(lambda lg: lg.record_removed(op.operation_id, cmd.name, svc.actor),
-                message="metadata only: disks and files kept")
-    svc.sync()
+    carry_out(svc, ledger, "delete", cmd.name,
+              {"domain": domain.name, "toolstack": target.toolstack, "metadata_only": True},
+              plan, lambda op: lambda lg: lg.record_removed(op.operation_id, cmd.name, svc.actor),
+              run=run_then_sync(svc), message="metadata only: disks and files kept")
 
 
 def open_disks(target: Target, svc: Services) -> dict[str, tuple[str, str]]:
     """Images a running domain's device model has open: real path -> (socket, device)."""
     if target.live is None:
         return {}
-    if target.toolstack == "xen":
-        target = with_qmp_disks(target, svc.tools.qmp, require_all=False)
+    target = rules_of(target.toolstack).with_live_disks(target, svc.tools.qmp,
+                                                         require_all=False)
     live = target.live
     assert live is not None
     return {os.path.realpath(d.path): (live.qmp_socket, d.device) for d in live.disks}

@@ -22,7 +22,7 @@ from commands.engine.actions import StepSpec
 from commands.errors import UsageError
 from commands.planning.recorded_disks import check_writable, internal_disks
 from commands.state.snapshot_metadata import metadata_path
-from commands.engine.operation import Operation
+from commands.handlers.operation_flow import carry_out, run_then_sync
 from commands.bootstrap import Services
 from ledger.names import RESERVED_PREFIX, check_snapshot_name
 
@@ -68,14 +68,11 @@ def edit_snapshot(svc: Services, domain_name: str, name: str, new_name: str | No
                              {"dir": str(domain_dir), "name": name,
                               "record": entry["record"]}))
         plan += _drop_old_tags(plan, name)
-    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
-    op.start("edit", name, {"domain": domain.name, "new_name": new, "record": record}, plan)
-    try:
-        op.run(plan)
-    finally:
-        svc.sync()
-    op.complete(lambda lg: lg.record_edited(op.operation_id, name, new, record, svc.actor))
-    svc.sync()
+    carry_out(svc, ledger, "edit", name, {"domain": domain.name, "new_name": new,
+                                          "record": record}, plan,
+              lambda op: lambda lg: lg.record_edited(op.operation_id, name, new, record,
+                                                     svc.actor),
+              run=run_then_sync(svc), operation_id=operation_id)
     return record
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from commands.errors import LedgerBlocked, UsageError
+from commands.errors import UsageError, VerificationFailed
 from commands.state.atomic_files import atomic_write
 from ledger.signing import (
     SealKeyError, create_key_file, load_key_file, parse_public_key, public_bytes, public_pem,
@@ -40,7 +40,7 @@ def seal_key(key_path: Path) -> tuple[Ed25519PrivateKey, bool]:
     pem = public_pem(public_bytes(key))
     if pub_path.exists():
         if read_public_key(pub_path) != public_bytes(key):
-            raise LedgerBlocked(f"{pub_path} is not the public key of {key_path}: one of them "
+            raise VerificationFailed(f"{pub_path} is not the public key of {key_path}: one of them "
                                 "was replaced")
     else:
         atomic_write(pub_path, pem, mode=0o644)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from commands.errors import UsageError
-from commands.engine.operation import Operation
+from commands.handlers.operation_flow import carry_out, no_steps
 from commands.bootstrap import Services
 from ledger.domain import DomainLedger
 from ledger.names import check_hold_tag
@@ -28,10 +28,8 @@ def record_only(svc: Services, ledger: DomainLedger, kind: str, name: str | None
                 message: str = "") -> None:
     """An operation with no steps: started and closed with ``fact(ledger, operation_id)``
     (``recover`` finishes one a crash left in flight from what ``details`` holds)."""
-    op = Operation(svc.app, ledger, svc.actor, svc.tools)
-    op.start(kind, name, details, [])
-    op.complete(lambda lg: fact(lg, op.operation_id), message=message)
-    svc.sync()
+    carry_out(svc, ledger, kind, name, details, [],
+              lambda op: lambda lg: fact(lg, op.operation_id), run=no_steps, message=message)
 
 
 def mark_current(svc: Services, domain_name: str, name: str) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from commands.engine.actions import StepSpec, action_of
+from commands.engine.actions import StepSpec
+from commands.engine.step_registry import action_of
 from commands.handlers.delete import open_disks, plan_delete
 from commands.drivers.qemu_img import ImageInfo, QemuImg
 from commands.errors import Interrupted, OperationFailed

@@ -25,11 +25,12 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from commands.engine.actions import Evidence, StepSpec, action_of
+from commands.engine.actions import Evidence, StepSpec
+from commands.engine.step_registry import action_of
 from commands.drivers.process import DriverError
 from commands.drivers.qmp import QmpError
 from commands.engine.base_fingerprints import with_base_fingerprints
-from commands.errors import LedgerBlocked, UsageError
+from commands.errors import AttentionNeeded, LedgerBlocked, ResourceBusy, UsageError
 from commands.state.memory_images import with_memory_digest
 from commands.engine.operation import CompensationFailed, Operation, signals_deferred
 from commands.handlers.prune_run import finish_recorded
@@ -61,12 +62,12 @@ def check_owner(op: dict[str, Any], domain: str, force: bool) -> dict[str, Any] 
     user = op.get("actor", {}).get("user")
     if state == ALIVE:
         assert owner is not None
-        raise LedgerBlocked(f"{what} of domain {domain!r} is still running, "
+        raise ResourceBusy(f"{what} of domain {domain!r} is still running, "
                             f"{describe(owner)} (started by {user}); not recovering it")
     if state == REMOTE:
         assert owner is not None
         if not force:
-            raise LedgerBlocked(
+            raise ResourceBusy(
                 f"{what} of domain {domain!r} is owned by {describe(owner, user)}, which "
                 "this host cannot check; if that process is gone, run 'xlsnap recover "
                 f"--force {domain}'")
@@ -129,7 +130,7 @@ def recover_all(svc: Services, force: bool = False) -> list[Recovery]:
     for (domain_id,) in rows:
         try:
             results.append(recover_domain(svc, str(domain_id), force))
-        except LedgerBlocked as exc:  # busy (or changed): the other domains still go on
+        except AttentionNeeded as exc:  # busy or changed: the other domains still go on
             ledger: DomainLedger = svc.app.repository.get(UUID(str(domain_id)))
             results.append(Recovery(ledger.domain_name, None, "refused", str(exc)))
     return results

@@ -16,6 +16,7 @@ from commands.errors import OperationFailed, UsageError
 from commands.planning.recorded_disks import TaggedDisk, internal_disks
 from commands.handlers.messages import RevertSnapshot
 from commands.engine.operation import Operation
+from commands.handlers.operation_flow import carry_out, idle_domain
 from commands.bootstrap import Services
 from ledger.names import RESERVED_PREFIX
 
@@ -25,10 +26,8 @@ def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
 
     Example: ``revert_snapshot(RevertSnapshot("web", "before-upgrade"), svc)``.
     """
-    target = svc.resolve(cmd.domain)
+    target, ledger = idle_domain(svc, cmd.domain)
     domain = target.domain
-    ledger = svc.ledger_for(domain)
-    ledger.check_idle()
     record = ledger.entry(cmd.name)["record"]
     if target.live is not None or record.get("memory") == "yes":
         from commands.handlers.revert_live import revert_live
@@ -49,15 +48,16 @@ def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
                       {"path": d.path, "tag": d.tag, "safety": safety}) for d in disks]
     plan += [StepSpec("safety-tag-delete", d.path, {"path": d.path, "tag": safety})
              for d in disks]
-    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
-    op.start("revert", cmd.name, {"domain": domain.name, "safety_tag": safety,
-                                  "toolstack": "offline"}, plan)
-    try:
-        op.run(plan)
-    except OperationFailed as exc:
-        raise after_failure(exc, [d.path for d in disks], svc.qemu_img) from None
-    op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor))
-    svc.sync()
+    def run(op: Operation, plan: list[StepSpec]) -> None:
+        try:
+            op.run(plan)
+        except OperationFailed as exc:
+            raise after_failure(exc, [d.path for d in disks], svc.qemu_img) from None
+
+    op = carry_out(svc, ledger, "revert", cmd.name,
+                   {"domain": domain.name, "safety_tag": safety, "toolstack": "offline"}, plan,
+                   lambda op: lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor),
+                   run=run, operation_id=operation_id)
     return op.warnings
 
 

@@ -19,14 +19,15 @@ from typing import Any
 
 from commands.engine.actions import StepSpec
 from commands.drivers.qmp import UnsafePath, check_absolute, tag_clashes
-from commands.errors import LedgerBlocked, UsageError
+from commands.errors import RecordMismatch, UsageError
 from commands.state.atomic_files import sha256_file
 from commands.engine.resume_guard import run_guarded
 from commands.handlers.messages import RevertSnapshot
-from commands.engine.operation import Operation
+from commands.handlers.operation_flow import carry_out
 from commands.bootstrap import Services
 from commands.toolstacks.base import RUNNING_STATES, Live, LiveDisk, Target
 from commands.toolstacks.qemu_argv import restart_argv
+from commands.toolstacks.select import rules_of
 from ledger.domain import DomainLedger
 from ledger.names import RESERVED_PREFIX
 
@@ -42,7 +43,8 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
     if entry.get("removed_devices"):
         raise UsageError(f"snapshot {cmd.name!r} is incomplete (removed from "
                          f"{', '.join(entry['removed_devices'])}); it can only be deleted")
-    if live is None and record.get("toolstack") == "xen" and record.get("memory_file"):
+    if live is None and rules_of(record.get("toolstack")).reverts_by_restore \
+            and record.get("memory_file"):
         return _revert_stopped_xen(cmd, svc, target, ledger)
     if live is None:
         raise UsageError(f"snapshot {cmd.name!r} holds the memory of a running domain but "
@@ -57,7 +59,7 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
     operation_id = str(uuid.uuid4())
     safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
     safety_file = str(svc.settings.domain_dir(domain.uuid) / f".{safety}.save")
-    if live.toolstack == "xen":
+    if rules_of(live.toolstack).reverts_by_restore:
         from commands.handlers.revert_xen import xen_plan
 
         plan = xen_plan(cmd.name, record, domain.name, live, after, safety, safety_file, svc)
@@ -67,15 +69,14 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
     else:
         plan = restart_plan(record, live, after, safety, safety_file, domain.name, svc)
     svc.say(f"plan: {', '.join(s.action for s in plan)}; afterwards {after}")
-    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
-    op.start("revert", cmd.name, {"domain": domain.name, "toolstack": live.toolstack,
-                                  "state_after": after, "safety": safety, **checked}, plan)
-    run_guarded(op, plan, live, svc)
     message = "memory image restored with --force despite a digest mismatch" \
         if checked.get("forced") else ""
-    op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor),
-                message=message)
-    svc.sync()
+    op = carry_out(svc, ledger, "revert", cmd.name,
+                   {"domain": domain.name, "toolstack": live.toolstack, "state_after": after,
+                    "safety": safety, **checked}, plan,
+                   lambda op: lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor),
+                   run=lambda op, plan: run_guarded(op, plan, live, svc),
+                   operation_id=operation_id, message=message)
     return op.warnings
 
 
@@ -106,12 +107,11 @@ def _revert_stopped_xen(cmd: RevertSnapshot, svc: Services, target: Target,
     operation_id = str(uuid.uuid4())
     safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
     plan = xen_stopped_plan(record, domain.name, disks, after, safety)
-    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
-    op.start("revert", cmd.name, {"domain": domain.name, "toolstack": "xen",
-                                  "state_after": after, "safety": safety, **checked}, plan)
-    op.run(plan)
-    op.complete(lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor))
-    svc.sync()
+    op = carry_out(svc, ledger, "revert", cmd.name,
+                   {"domain": domain.name, "toolstack": "xen", "state_after": after,
+                    "safety": safety, **checked}, plan,
+                   lambda op: lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor),
+                   operation_id=operation_id)
     return op.warnings
 
 
@@ -121,12 +121,12 @@ def check_memory_image(name: str, record: Record, force: bool) -> dict[str, Any]
     if not path:
         return {}
     if not os.path.isfile(path):
-        raise LedgerBlocked(f"memory image {path} of snapshot {name!r} is missing")
+        raise RecordMismatch(f"memory image {path} of snapshot {name!r} is missing")
     found = sha256_file(path)
     if found == expected:
         return {"memory_sha256_checked": found}
     if not force:
-        raise LedgerBlocked(f"memory image {path} of snapshot {name!r} does not match the "
+        raise RecordMismatch(f"memory image {path} of snapshot {name!r} does not match the "
                             f"ledger (sha256 {found[:16]}..., recorded {str(expected)[:16]}...); "
                             "not restoring it (--force restores it anyway, and records that)")
     return {"forced": True, "memory_sha256_found": found, "memory_sha256_recorded": expected}
@@ -143,7 +143,7 @@ def _device(live: Live, disk: Record) -> LiveDisk:
                                  f"{on_top} as at the snapshot (a later external snapshot?); "
                                  "reverting under an overlay is not supported")
             if disk["type"] == "internal" and disk["name"] not in live_disk.snapshots:
-                raise LedgerBlocked(f"disk {disk['device']!r} ({live_disk.path}) has no snapshot "
+                raise RecordMismatch(f"disk {disk['device']!r} ({live_disk.path}) has no snapshot "
                                     f"tag {disk['name']!r}; run 'xlsnap check'")
             return live_disk
     raise UsageError(f"the running domain has no disk {disk['device']!r} of the snapshot")

@@ -16,7 +16,7 @@ from typing import Any
 
 from commands.engine.actions import StepSpec
 from commands.drivers.open_files import holders
-from commands.errors import LedgerBlocked, UsageError
+from commands.errors import RecordMismatch, UsageError
 from commands.planning.recorded_disks import TaggedDisk
 from commands.bootstrap import Services
 from commands.toolstacks.base import Live
@@ -36,7 +36,7 @@ def xen_plan(name: str, record: dict[str, Any], domain: str, live: Live, after: 
                              "reverting it on Xen is not supported")
         found = svc.qemu_img.info(disk["file"], force_share=True).find(disk["name"])
         if len(found) != 1:
-            raise LedgerBlocked(f"disk {disk['device']!r} ({disk['file']}) has {len(found)} "
+            raise RecordMismatch(f"disk {disk['device']!r} ({disk['file']}) has {len(found)} "
                                 f"snapshot tags named {disk['name']!r} where the ledger "
                                 f"expects one; run 'xlsnap check {domain}'")
         disks.append(disk["file"])

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from commands.config.domains import Domain
 from commands.drivers.qemu_img import QemuImg, QemuImgError
-from commands.errors import LedgerBlocked, OperationFailed, UsageError, XlsnapError
+from commands.errors import OperationFailed, RecordMismatch, UsageError, XlsnapError
 from ledger.domain import DomainLedger
 
 
@@ -101,7 +101,7 @@ def internal_disks(
             disks.append(TaggedDisk(disk["device"], path, disk["name"], present=False))
             continue
         if len(found) != 1:
-            raise LedgerBlocked(
+            raise RecordMismatch(
                 f"disk {disk['device']!r} ({path}) has {len(found)} snapshot tags named "
                 f"{disk['name']!r} where the ledger expects one; run 'xlsnap check "
                 f"{domain.name}'"

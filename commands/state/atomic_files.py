@@ -7,8 +7,6 @@ import os
 import secrets
 from pathlib import Path
 
-from commands.state.private_folders import private_dir  # noqa: F401  (re-exported)
-
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file's bytes."""

@@ -1,14 +1,6 @@
-"""Memory images: where they go, and their digest recorded.
+"""The sha256 of a memory image (``xl save`` output, a QEMU migration stream), taken once.
 
-A memory image (``xl save`` output or a QEMU migration stream) is written to
-``<home>/<uuid>/<name>.save``, a 0600 file in a 0700 folder, never through a link: QEMU's
-is created by the QMP driver with ``O_CREAT|O_EXCL`` (mode 0600) and its descriptor
-handed to QEMU; ``xl save`` creates its own under umask 077, after xlsnap checked that
-nothing is at that path in its private folder. (Creating the file first and letting a
-tool truncate it would make ext4 flush it on close, lengthening the pause.) Its sha256
-is taken after the domain runs again (hashing inside the pause, even in a thread while
-QEMU writes, lengthens it), and memoised, so the metadata file, the ledger record and
-the step result hash it once.
+Hashing waits until the guest runs again: inside the pause it would lengthen it.
 """
 
 from __future__ import annotations
@@ -22,7 +14,8 @@ _DIGESTS: dict[tuple[str, int, int, int], str] = {}
 
 
 def digest(path: str) -> tuple[str, int]:
-    """``(sha256, size)`` of a memory image, computed once per version of the file."""
+    """``(sha256, size)`` of a memory image, computed once per version of the file (the
+    metadata file, the ledger record and the step result share it)."""
     st = os.stat(path)
     key = (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)
     if key not in _DIGESTS:

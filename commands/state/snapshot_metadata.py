@@ -1,28 +1,6 @@
 """The per-snapshot ``snapshotdata-<name>.libxl-json`` files, derived from the ledger.
 
-A file holds the snapshot record of the 2014 libxl snapshot series (Bamvor Jian Zhang,
-Chunyan Liu; the seed design), whose ``libxl_types.idl`` defines::
-
-    libxl_snapshot_type = Enumeration("snapshot_type",
-        [(0, "ANY"), (1, "INTERNAL"), (2, "EXTERNAL")])
-    libxl_disk_snapshot = Struct("disk_snapshot", [("device", string),
-        ("name", string), ("file", string), ("format", libxl_disk_format),
-        ("path", string), ("type", libxl_snapshot_type)])
-    libxl_domain_snapshot = Struct("domain_snapshot", [("name", string),
-        ("description", string), ("creation_time", uint64), ("memory", string),
-        ("type", libxl_snapshot_type), ("running", bool), ("blocked", bool),
-        ("paused", bool), ("shutdown", bool), ("dying", bool),
-        ("disks", Array(libxl_disk_snapshot, "num_disks"))])
-
-written as libxl's generated ``libxl_domain_snapshot_to_json`` writes it: enums as
-their lower-case names, ``memory`` the path of the saved memory image ("" when none),
-a disk's ``name`` its snapshot name, ``file`` the new overlay of an external disk
-snapshot ("" for an internal one), ``format`` that of the snapshot (an overlay is
-qcow2), ``path`` the disk's image. A snapshot whose disks differ in type has the
-``type`` "external" when any disk is external (the domain config was rewritten), and
-each disk says its own type. What xlsnap knows beyond that stays under ``"xlsnap"``
-keys. The ledger keeps xlsnap's own record (``libxl_record`` maps it), so
-``xlsnap projections metadata`` rewrites files written by older versions.
+Their format is that of the 2014 libxl snapshot series (``libxl_record`` says how).
 """
 
 from __future__ import annotations
@@ -69,7 +47,32 @@ def _disk(disk: dict[str, Any]) -> dict[str, Any]:
 
 
 def libxl_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The series' ``libxl_domain_snapshot`` of xlsnap's snapshot record (see module doc)."""
+    """The series' ``libxl_domain_snapshot`` of xlsnap's snapshot record.
+
+    A file holds the snapshot record of the 2014 libxl snapshot series (Bamvor Jian Zhang,
+    Chunyan Liu; the seed design), whose ``libxl_types.idl`` defines::
+
+        libxl_snapshot_type = Enumeration("snapshot_type",
+            [(0, "ANY"), (1, "INTERNAL"), (2, "EXTERNAL")])
+        libxl_disk_snapshot = Struct("disk_snapshot", [("device", string),
+            ("name", string), ("file", string), ("format", libxl_disk_format),
+            ("path", string), ("type", libxl_snapshot_type)])
+        libxl_domain_snapshot = Struct("domain_snapshot", [("name", string),
+            ("description", string), ("creation_time", uint64), ("memory", string),
+            ("type", libxl_snapshot_type), ("running", bool), ("blocked", bool),
+            ("paused", bool), ("shutdown", bool), ("dying", bool),
+            ("disks", Array(libxl_disk_snapshot, "num_disks"))])
+
+    written as libxl's generated ``libxl_domain_snapshot_to_json`` writes it: enums as
+    their lower-case names, ``memory`` the path of the saved memory image ("" when none),
+    a disk's ``name`` its snapshot name, ``file`` the new overlay of an external disk
+    snapshot ("" for an internal one), ``format`` that of the snapshot (an overlay is
+    qcow2), ``path`` the disk's image. A snapshot whose disks differ in type has the
+    ``type`` "external" when any disk is external (the domain config was rewritten), and
+    each disk says its own type. What xlsnap knows beyond that stays under ``"xlsnap"``
+    keys. The ledger keeps xlsnap's own record (``libxl_record`` maps it), so
+    ``xlsnap projections metadata`` rewrites files written by older versions.
+    """
     disks = [_disk(d) for d in record.get("disks") or []]
     memory_saved = record.get("memory") == "yes"
     out: dict[str, Any] = {

@@ -12,11 +12,12 @@ import os
 import socket
 import struct
 from pathlib import Path
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from commands.config.disk_spec import DiskSpec
 from commands.config.domains import DiskEntry, Domain, load_domain, name_uuid, normal_uuid
-from commands.drivers.qmp import BlockDevice
+from commands.drivers.qmp import BlockDevice, Qmp
 from commands.errors import ConfigError, UsageError
 
 #: States in which a domain's vCPUs run (xl's ``b`` is a running domain waiting for work).
@@ -77,6 +78,45 @@ class Toolstack(Protocol):
     def resolve(self, name: str) -> Target:
         """The domain ``name``; raises ``NotReached`` when this toolstack does not reach it."""
         ...
+
+
+class LiveRules:
+    """What differs between toolstacks for a running domain; each adapter overrides it.
+
+    Class-level, so a toolstack named in a ledger record has its rules without a driver.
+    """
+
+    #: The memory-save step pauses the domain itself (and adds a pause to a paused one).
+    save_pauses_domain = False
+    #: How a memory image is recorded (``memory_format``); "" when there is none.
+    memory_format = ""
+    #: A snapshot whose disks are all internal keeps the memory inside the first qcow2.
+    vmstate_in_qcow2 = False
+    #: A revert saves, destroys and restores the domain (rather than reloading its memory).
+    reverts_by_restore = False
+
+    @classmethod
+    def with_live_disks(cls, target: Target, qmp: Callable[[str], Qmp],
+                        require_all: bool = True) -> Target:
+        """The target with its live disks filled in, where resolving left them out."""
+        return target
+
+    @classmethod
+    def check_memory_snapshot(cls, domain: str, live: Live) -> None:
+        """Refuse a snapshot with memory this toolstack cannot take of ``live``."""
+
+    @classmethod
+    def check_live_external(cls, vdev: str, path: str) -> None:
+        """Refuse an external snapshot of a running domain's disk, where unsupported."""
+
+    @classmethod
+    def check_memory_path(cls, path: str) -> None:
+        """Refuse a memory image path the device model cannot be given."""
+
+    @classmethod
+    def restart_argv(cls, live: Live) -> list[str] | None:
+        """The command line recorded to start the domain again, if this toolstack has one."""
+        return None
 
 
 def config_domain(config_dir: Path, name: str) -> Domain | None:

@@ -9,10 +9,10 @@ import os
 from pathlib import Path
 
 from commands.config.domains import check_domain_name, load_domain
-from commands.toolstacks.base import NotReached, Target
+from commands.toolstacks.base import LiveRules, NotReached, Target
 
 
-class OfflineToolstack:
+class OfflineToolstack(LiveRules):
     """Today's behaviour: the domain is what its xl.cfg file says, and it is stopped."""
 
     name = "offline"

@@ -14,11 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from commands.config.domains import check_domain_name
-from commands.drivers.qmp import Qmp, QmpBusy, QmpError, QmpUnavailable
-from commands.errors import LedgerBlocked, UsageError
+from commands.drivers.qmp import (
+    Qmp,
+    QmpBusy,
+    QmpError,
+    QmpUnavailable,
+    UnsafePath,
+    check_absolute,
+)
+from commands.errors import ResourceBusy, UsageError
 from commands.toolstacks.base import (
     Live,
     LiveDisk,
+    LiveRules,
     NotReached,
     Target,
     config_domain,
@@ -39,10 +47,23 @@ def qemu_state(status: str) -> str:
     return _STATES.get(status, status)
 
 
-class QemuToolstack:
+class QemuToolstack(LiveRules):
     """Domains that are QEMU processes with a QMP socket named after them."""
 
     name = "qemu"
+    memory_format = "qemu-migration"
+    vmstate_in_qcow2 = True
+
+    @classmethod
+    def check_memory_path(cls, path: str) -> None:
+        try:
+            check_absolute(path)
+        except UnsafePath as exc:
+            raise UsageError(str(exc)) from None
+
+    @classmethod
+    def restart_argv(cls, live: Live) -> list[str] | None:
+        return list(live.argv)
 
     def __init__(self, qmp_dir: Path | None, config_dir: Path,
                  qmp: Callable[[str], Qmp]) -> None:
@@ -68,7 +89,7 @@ class QemuToolstack:
             uuid = str(qmp.execute("query-uuid").get("UUID", ""))
             memory = int(qmp.execute("query-memory-size-summary").get("base-memory", 0))
         except QmpBusy:  # connected, but no greeting: QEMU serves another client
-            raise LedgerBlocked(f"QMP socket {path} is busy: another client holds it "
+            raise ResourceBusy(f"QMP socket {path} is busy: another client holds it "
                                 "(another xlsnap command on this domain?); try again when "
                                 "it is done") from None
         except QmpUnavailable as exc:

@@ -15,10 +15,20 @@ from commands.drivers.qmp import Qmp
 from commands.drivers.xl import Xl
 from commands.errors import UsageError
 from commands.config.settings import TOOLSTACKS, Settings
-from commands.toolstacks.base import NotReached, Target, Toolstack
+from commands.toolstacks.base import LiveRules, NotReached, Target, Toolstack
 from commands.toolstacks.offline import OfflineToolstack
 from commands.toolstacks.qemu import QemuToolstack
 from commands.toolstacks.xen import XenToolstack
+
+
+#: Each toolstack's adapter class, by the name a ``Target`` and a ledger record carry.
+ADAPTERS: dict[str, type[LiveRules]] = {
+    "xen": XenToolstack, "qemu": QemuToolstack, "offline": OfflineToolstack}
+
+
+def rules_of(toolstack: str | None) -> type[LiveRules]:
+    """The rules of a named toolstack (a record without one was taken offline)."""
+    return ADAPTERS.get(toolstack or "offline", OfflineToolstack)
 
 
 def adapters(settings: Settings, xl: Xl, qmp: Callable[[str], Qmp]) -> dict[str, Toolstack]:

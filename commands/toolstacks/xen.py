@@ -27,6 +27,7 @@ from commands.drivers.xl import (
 from commands.errors import UsageError
 from commands.toolstacks.base import (
     Live,
+    LiveRules,
     NotReached,
     Target,
     config_domain,
@@ -37,10 +38,32 @@ from commands.toolstacks.base import (
 from commands.toolstacks.xen_disks import classify
 
 
-class XenToolstack:
+class XenToolstack(LiveRules):
     """Domains that ``xl`` knows."""
 
     name = "xen"
+    save_pauses_domain = True   # xl save -p pauses the domain itself
+    memory_format = "xl-save"
+    reverts_by_restore = True
+
+    @classmethod
+    def with_live_disks(cls, target: Target, qmp: Callable[[str], Qmp],
+                        require_all: bool = True) -> Target:
+        return with_qmp_disks(target, qmp, require_all)
+
+    @classmethod
+    def check_memory_snapshot(cls, domain: str, live: Live) -> None:
+        if live.state == "paused" and live.guest_type in ("pv", "pvh"):
+            raise UsageError(f"Xen domain {domain!r} is a paused {live.guest_type.upper()} "
+                             "guest: it cannot acknowledge xl save's suspend request (libxl "
+                             f"gives up after 60 s); unpause it first ('xl unpause {domain}'), "
+                             "or take a disk-only snapshot (--disk-only)")
+
+    @classmethod
+    def check_live_external(cls, vdev: str, path: str) -> None:
+        raise UsageError(f"external snapshots of a running Xen domain are not supported: libxl "
+                         f"would keep using {path} after a restart (disk {vdev!r}); take "
+                         "an internal one, or stop the domain first")
 
     def __init__(self, xl: Xl, config_dir: Path, qmp: Callable[[str], Qmp]) -> None:
         self.xl = xl

@@ -157,7 +157,7 @@ OVERLAY_NAMES = ["ov.qcow2", "my overlay.qcow2", "a,b=c.qcow2", "it's \"q\".qcow
                                                 "deprecated-prefixes.cfg")])
 def test_rewritten_domain_config_reads_back_in_xl(tmp_path: Path, path: Path,
                                                   overlay: str) -> None:
-    from commands.handlers.create import config_rewrite_step
+    from commands.planning.config_rewrite import config_rewrite_step
     from commands.config.domains import load_domain
 
     text = path.read_text()

@@ -362,7 +362,7 @@ def test_a_qemu_that_stops_answering_is_not_called_busy(qemu_vms: VmFactory,
     a QEMU that greeted us and then hangs does not answer (the domain is not reached)."""
     import signal
 
-    from commands.errors import LedgerBlocked
+    from commands.errors import ResourceBusy
     from commands.toolstacks.base import NotReached
     from commands.toolstacks.qemu import QemuToolstack
 
@@ -377,7 +377,7 @@ def test_a_qemu_that_stops_answering_is_not_called_busy(qemu_vms: VmFactory,
             stack.resolve("web")
         fresh = QemuToolstack(vm.qmp_path.parent, tmp_path,
                               lambda p: Qmp(p, connect_timeout=0.3))
-        with pytest.raises(LedgerBlocked, match="is busy"):
+        with pytest.raises(ResourceBusy, match="is busy"):
             fresh.resolve("web")                        # no greeting at all
     finally:
         os.kill(vm.process.pid, signal.SIGCONT)
