@@ -14,13 +14,13 @@ trusts (``--pubkey``, or the key of a head file kept off the host).
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ledger.entries import EVENTS_TABLE, MalformedRow, connect_readonly, row_leaf
+from ledger.entries import MalformedRow, connect_readonly, row_leaf
 from ledger.merkle import Frontier
 from ledger.signing import key_id
+from ledger.storage.port import LedgerDb, event_columns
 from ledger.tree_heads import LEAVES_TABLE, TreeHead, has_tables, recorded_heads
 
 #: (position, originator_id, version, topic, state, claimed leaf or None)
@@ -85,8 +85,10 @@ def verify_ledger(
     db = connect_readonly(location)
     try:
         db.execute("BEGIN")
-        return verify_log(_rows_with_cached_leaves(db), recorded_heads(db), external,
-                          trusted_key, local_key, bindings=bindings)
+        report = verify_log(_rows_with_cached_leaves(db), recorded_heads(db), external,
+                            trusted_key, local_key, bindings=bindings, dense=db.dense)
+        report.problems += _sealed_but_missing(db)
+        return report
     finally:
         db.close()
 
@@ -101,6 +103,7 @@ def verify_log(
     frontier: Frontier | None = None,
     complete: bool = True,
     bindings: Mapping[int, Sequence[tuple[str, bytes]]] | None = None,
+    dense: bool = True,
 ) -> Report:
     """Check ``rows`` (positions ``start``... in order) against every head.
 
@@ -108,6 +111,8 @@ def verify_log(
     ``complete`` is false when the rows may stop before the log did, so heads beyond
     them are left unchecked instead of proving a truncation. ``bindings`` are other
     leaf claims to check (``position -> [(what, leaf)]``), such as checkpoints'.
+    ``dense`` is false for a log whose positions may skip numbers (PostgreSQL): a gap
+    is then no finding by itself; the roots still catch a removed event.
     """
     report = Report(start=start)
     heads = [("ledger", h) for h in ledger_heads] + list(external)
@@ -117,6 +122,7 @@ def verify_log(
         raise ValueError("the frontier must cover the positions before start")
     scan = _Scan(frontier, {h.tree_size for _, h in heads if h.tree_size >= start - 1},
                  bindings or {})
+    scan.dense = dense
     scan.run(rows, start, report)
     report.size = scan.frontier.size
     _judge_heads(heads, scan, report, complete)
@@ -136,6 +142,7 @@ class _Scan:
         self.mismatch: tuple[int, bytes, bytes] | None = None
         self.claims: Frontier | None = None
         self.claims_complete = True
+        self.dense = True
 
     def run(self, rows: Iterable[Row], start: int, report: Report) -> None:
         sha256 = hashlib.sha256
@@ -147,7 +154,7 @@ class _Scan:
         expected = start
         gap = False
         for position, oid, version, topic, state, claimed in rows:
-            if position != expected:
+            if position != expected and (self.dense or position < expected):
                 if not gap:
                     report.problems.append(Problem(
                         f"position {expected} is missing (the next event stored is at "
@@ -293,10 +300,22 @@ def _locate(head: TreeHead, passed: list[int], scan: _Scan, report: Report) -> N
         f"{head.tree_size} was altered (the leaf cache does not pin down which)", low + 1))
 
 
-def _rows_with_cached_leaves(db: sqlite3.Connection) -> Iterator[Row]:
+def _rows_with_cached_leaves(db: LedgerDb) -> Iterator[Row]:
     """Each stored row with the leaf the cache claims for its position (if any)."""
-    columns = "e.rowid, e.originator_id, e.originator_version, e.topic, e.state"
+    columns = event_columns(db, "e")
     if not has_tables(db):
-        return db.execute(f"SELECT {columns}, NULL FROM {EVENTS_TABLE} e ORDER BY e.rowid")
-    return db.execute(f"SELECT {columns}, l.leaf FROM {EVENTS_TABLE} e LEFT JOIN "
-                      f"{LEAVES_TABLE} l ON l.position = e.rowid ORDER BY e.rowid")
+        return db.stream(f"SELECT {columns}, NULL FROM {db.events} e ORDER BY e.{db.pos}")
+    return db.stream(f"SELECT {columns}, l.leaf FROM {db.events} e LEFT JOIN "
+                     f"{LEAVES_TABLE} l ON l.position = e.{db.pos} ORDER BY e.{db.pos}")
+
+
+def _sealed_but_missing(db: LedgerDb) -> list[Problem]:
+    """Positions the leaf cache sealed that hold no event now (a deleted event)."""
+    if db.dense or not has_tables(db):
+        return []  # on a dense log the scan names the gap itself
+    row = db.execute(f"SELECT MIN(l.position), COUNT(*) FROM {LEAVES_TABLE} l WHERE NOT EXISTS "
+                     f"(SELECT 1 FROM {db.events} e WHERE e.{db.pos} = l.position)").fetchone()
+    if not row or not row[1]:
+        return []
+    return [Problem(f"the event sealed at position {row[0]} is no longer stored "
+                    f"({row[1]} sealed events are missing): events were deleted", int(row[0]))]

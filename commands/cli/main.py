@@ -16,7 +16,9 @@ import typer
 from commands.drivers.process import DriverError
 from commands.errors import XlsnapError
 from commands.settings import TOOLSTACKS, Settings
-from ledger.errors import InvalidRequest, LedgerUnavailable, OperationInFlight
+from ledger.errors import (
+    InvalidRequest, LedgerTooNew, LedgerUnavailable, LedgerUnreachable, OperationInFlight,
+)
 
 if TYPE_CHECKING:
     from commands.services import Services
@@ -210,6 +212,10 @@ def exit_code(exc: BaseException) -> int:
     if isinstance(exc, XlsnapError):
         return exc.exit_code
     if isinstance(exc, OperationInFlight):
+        return 3
+    if isinstance(exc, LedgerUnreachable):
+        return 1
+    if isinstance(exc, LedgerTooNew):
         return 3
     if isinstance(exc, (InvalidRequest, LedgerUnavailable)):
         return 2
