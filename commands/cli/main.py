@@ -44,7 +44,8 @@ def global_options(
              "$XDG_STATE_HOME/xlsnap].")] = None,
     ledger: Annotated[str | None, typer.Option(
         "--ledger", envvar="XLSNAP_LEDGER", show_envvar=True,
-        help="Ledger database file [default: HOME/ledger.sqlite].")] = None,
+        help="Ledger database file, or a postgresql:// URL "
+             "[default: HOME/ledger.sqlite].")] = None,
     config_dir: Annotated[str | None, typer.Option(
         "--config-dir", envvar="XLSNAP_CONFIG_DIR", show_envvar=True,
         help="Folder of domain configs, DOMAIN.cfg in xl.cfg syntax [default: /etc/xen].")] = None,
@@ -96,7 +97,7 @@ SUBCOMMANDS = {
     "snapshot-current": "snapshot_current", "domains": "domains_cmd",
     "snapshot-hold": "snapshot_hold", "snapshot-release": "snapshot_release",
     "snapshot-holds": "snapshot_holds", "wrap": "wrap", "prune": "prune",
-    "snapshot-edit": "snapshot_edit",
+    "snapshot-edit": "snapshot_edit", "ledger": "ledger_cmd",
 }
 
 #: The global options that take a value (``_invoked`` skips it); the others are flags.
