@@ -22,6 +22,7 @@ from commands.drivers.qmp import UnsafePath, check_absolute, tag_clashes
 from commands.errors import LedgerBlocked, UsageError
 from commands.files import sha256_file
 from commands.live_guard import run_guarded
+from commands.memory_host import elsewhere_message
 from commands.messages import RevertSnapshot
 from commands.operation import Operation
 from commands.services import Services
@@ -53,7 +54,7 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
         raise UsageError(f"snapshot {cmd.name!r} holds memory saved through {taken_by}, but "
                          f"domain {domain.name!r} now runs under {live.toolstack}")
     after = cmd.state or ("running" if record.get("state") in RUNNING_STATES else "paused")
-    checked = check_memory_image(cmd.name, record, cmd.force)
+    checked = check_memory_image(cmd.name, record, cmd.force, entry.get("taken_on"))
     operation_id = str(uuid.uuid4())
     safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
     safety_file = str(svc.settings.domain_dir(domain.uuid) / f".{safety}.save")
@@ -101,7 +102,8 @@ def _revert_stopped_xen(cmd: RevertSnapshot, svc: Services, target: Target,
     record: Record = ledger.entry(cmd.name)["record"]
     domain = target.domain
     after = cmd.state or ("running" if record.get("state") in RUNNING_STATES else "paused")
-    checked = check_memory_image(cmd.name, record, cmd.force)
+    checked = check_memory_image(cmd.name, record, cmd.force,
+                                 ledger.entry(cmd.name).get("taken_on"))
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "revert")
     operation_id = str(uuid.uuid4())
     safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
@@ -115,13 +117,15 @@ def _revert_stopped_xen(cmd: RevertSnapshot, svc: Services, target: Target,
     return op.warnings
 
 
-def check_memory_image(name: str, record: Record, force: bool) -> dict[str, Any]:
-    """Compare the memory image with the ledger's sha256; exit 3 on a mismatch unless forced."""
+def check_memory_image(name: str, record: Record, force: bool,
+                       taken_on: str | None = None) -> dict[str, Any]:
+    """Compare the memory image with the ledger's sha256; exit 3 on a mismatch unless forced.
+    An image this host cannot read is refused naming the host that saved it (``taken_on``)."""
     path, expected = record.get("memory_file"), record.get("memory_sha256")
     if not path:
         return {}
-    if not os.path.isfile(path):
-        raise LedgerBlocked(f"memory image {path} of snapshot {name!r} is missing")
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise LedgerBlocked(elsewhere_message(path, name, taken_on))
     found = sha256_file(path)
     if found == expected:
         return {"memory_sha256_checked": found}
