@@ -45,13 +45,21 @@ class LedgerApp(Application[UUID]):
         self.after_record: list[Callable[[], None]] = []
         env = persistence_env(location, lock_timeout)
         if is_postgres(location):
-            from ledger.storage.schema import check_reachable
+            from ledger.storage.schema import tables_guard
 
-            check_reachable(location)  # a clear error before the library's pool retries
+            # A clear error before the library's pool retries; the library's tables made
+            # by one process at a time (concurrent DDL collides in PostgreSQL's catalog).
+            with tables_guard(location, env):
+                self._init_library(env)
+        else:
+            self._init_library(env)
+
+    def _init_library(self, env: dict[str, str]) -> None:
         try:
             super().__init__(env=env)
         except (PersistenceError, OSError) as exc:
-            raise LedgerUnavailable(f"cannot open ledger {shown(location)}: {exc}") from None
+            raise LedgerUnavailable(f"cannot open ledger {shown(self.location)}: {exc}"
+                                    ) from None
 
     def construct_transcoder(self) -> Transcoder:
         return MsgpackTranscoder()

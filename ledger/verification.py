@@ -85,10 +85,9 @@ def verify_ledger(
     db = connect_readonly(location)
     try:
         db.execute("BEGIN")
-        report = verify_log(_rows_with_cached_leaves(db), recorded_heads(db), external,
-                            trusted_key, local_key, bindings=bindings, dense=db.dense)
-        report.problems += _sealed_but_missing(db)
-        return report
+        return verify_log(_rows_with_cached_leaves(db), recorded_heads(db), external,
+                          trusted_key, local_key, bindings=bindings, dense=db.dense,
+                          found=_sealed_but_missing(db))
     finally:
         db.close()
 
@@ -104,6 +103,7 @@ def verify_log(
     complete: bool = True,
     bindings: Mapping[int, Sequence[tuple[str, bytes]]] | None = None,
     dense: bool = True,
+    found: Sequence[Problem] = (),
 ) -> Report:
     """Check ``rows`` (positions ``start``... in order) against every head.
 
@@ -112,9 +112,10 @@ def verify_log(
     them are left unchecked instead of proving a truncation. ``bindings`` are other
     leaf claims to check (``position -> [(what, leaf)]``), such as checkpoints'.
     ``dense`` is false for a log whose positions may skip numbers (PostgreSQL): a gap
-    is then no finding by itself; the roots still catch a removed event.
+    is then no finding by itself; the roots still catch a removed event. ``found`` are
+    problems already known (sealed positions that hold no event), placed before the scan.
     """
-    report = Report(start=start)
+    report = Report(start=start, problems=list(found))
     heads = [("ledger", h) for h in ledger_heads] + list(external)
     report.problems += _check_heads(ledger_heads, external, trusted_key, local_key)
     frontier = frontier if frontier is not None else Frontier()
@@ -143,12 +144,18 @@ class _Scan:
         self.claims: Frontier | None = None
         self.claims_complete = True
         self.dense = True
+        #: The mismatching leaf's ordinal (1-based), which heads' sizes count.
+        self.mismatch_ordinal = 0
+        #: tree size -> the position of the last event in that prefix (positions may skip).
+        self.boundary: dict[int, int] = {}
+        self.last_position = 0
 
     def run(self, rows: Iterable[Row], start: int, report: Report) -> None:
         sha256 = hashlib.sha256
         frontier = self.frontier
         hashes = frontier.hashes  # the frontier's append, inlined: this loop is the hot path
         targets: Iterator[int] = iter(self.sizes)
+        self.last_position = start - 1
         target = self._take_roots(next(targets, None), targets)
         target = -1 if target is None else target
         expected = start
@@ -168,6 +175,7 @@ class _Scan:
                 leaf = sha256(b"\x00").digest()
             if claimed != leaf and claimed is not None and self.mismatch is None:
                 self.mismatch = (position, leaf, claimed)
+                self.mismatch_ordinal = frontier.size + 1
                 self.claims = Frontier(frontier.size, hashes)
             if self.claims is not None:
                 if claimed is None:
@@ -183,6 +191,7 @@ class _Scan:
             if self.bindings and position in self.bindings:
                 self._check_bindings(position, leaf, report)
             expected += 1
+            self.last_position = position
             if frontier.size == target:
                 target = self._take_roots(target, targets)
                 target = -1 if target is None else target
@@ -197,6 +206,7 @@ class _Scan:
     def _take_roots(self, target: int | None, targets: Iterator[int]) -> int | None:
         while target is not None and target == self.frontier.size:
             self.roots[target] = self.frontier.root()
+            self.boundary[target] = self.last_position
             if self.claims is not None and self.claims_complete:
                 self.claim_roots[target] = self.claims.root()
             target = next(targets, None)
@@ -255,7 +265,8 @@ def _judge_heads(heads: Sequence[tuple[str, TreeHead]], scan: _Scan, report: Rep
             status = "failed"
             report.problems.append(Problem(
                 f"the log holds {size} events, but {head.label()} covers "
-                f"{head.tree_size}: events after position {size} were removed", size + 1))
+                f"{head.tree_size}: events after position {scan.last_position} were removed",
+                scan.last_position + 1))
         elif scan.roots[head.tree_size] == head.root_hash:
             status = "ok"
             passed.append(head.tree_size)
@@ -281,11 +292,13 @@ def _judge_heads(heads: Sequence[tuple[str, TreeHead]], scan: _Scan, report: Rep
 def _locate(head: TreeHead, passed: list[int], scan: _Scan, report: Report) -> None:
     """Name the first bad position below a head whose root differs."""
     low = max([s for s in passed if s < head.tree_size], default=report.start - 1)
+    first = scan.boundary.get(low, low) + 1  # positions: the tree's sizes count events
+    last = scan.boundary.get(head.tree_size, head.tree_size)
     known = [p.position for p in report.problems
-             if p.position is not None and low < p.position <= head.tree_size]
+             if p.position is not None and first <= p.position <= last]
     if scan.mismatch is not None:
         position, leaf, claimed = scan.mismatch
-        if low < position <= head.tree_size and \
+        if low < scan.mismatch_ordinal <= head.tree_size and \
                 scan.claim_roots.get(head.tree_size) == head.root_hash:
             if position not in known:
                 report.problems.append(Problem(
@@ -296,8 +309,8 @@ def _locate(head: TreeHead, passed: list[int], scan: _Scan, report: Report) -> N
     if known:
         return
     report.problems.append(Problem(
-        f"{head.label()} does not match the log: an event in positions {low + 1}..."
-        f"{head.tree_size} was altered (the leaf cache does not pin down which)", low + 1))
+        f"{head.label()} does not match the log: an event in positions {first}..."
+        f"{last} was altered (the leaf cache does not pin down which)", first))
 
 
 def _rows_with_cached_leaves(db: LedgerDb) -> Iterator[Row]:

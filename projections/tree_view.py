@@ -206,6 +206,9 @@ class TreeView(TreeTables):
         """Drop the view and project the whole log again; returns the event count."""
         self._checked_index = True
         with self._write() as cur:
-            for table in VIEW_TABLES:
-                cur.execute(f"DELETE FROM {table}")
+            if getattr(self.db, "dense", True):
+                for table in VIEW_TABLES:
+                    cur.execute(f"DELETE FROM {table}")
+            else:  # PostgreSQL: identities start again from 1, as SQLite's rowids do
+                cur.execute(f"TRUNCATE {', '.join(VIEW_TABLES)} RESTART IDENTITY")
         return self.catch_up(until)

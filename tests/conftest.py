@@ -239,6 +239,8 @@ def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> Scratch:
     s = Scratch(tmp_path, tmp_path / "xen", tmp_path / "images", tmp_path / "state")
     if ledger_backend(request.config) == "postgresql":
         s.ledger_url = str(request.getfixturevalue("pg_url"))
+        # Processes a test starts itself (and Settings.resolve in-process) find it too.
+        request.getfixturevalue("monkeypatch").setenv("XLSNAP_LEDGER", s.ledger_url)
     s.config_dir.mkdir()
     s.images.mkdir()
     for disk in (s.disk_a, s.disk_b):

@@ -38,8 +38,14 @@ class LedgerDb(Protocol):
 
 
 def db_of(handle: Any) -> LedgerDb:
-    """The connection behind a connection or one of its cursors."""
-    return getattr(handle, "connection", handle)
+    """The connection behind a connection or one of its cursors (a plain ``sqlite3``
+    connection is read as a SQLite ledger)."""
+    db = getattr(handle, "connection", handle)
+    if not hasattr(db, "table_exists"):
+        from ledger.storage.sqlite import PlainSqlite
+
+        return PlainSqlite(db)  # type: ignore[return-value]
+    return db  # type: ignore[no-any-return]
 
 
 def event_columns(db: Any, alias: str = "") -> str:

@@ -7,6 +7,9 @@ xlsnap: it is refused (``LedgerTooNew``, exit 3) before anything is read or writ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from ledger.errors import LedgerTooNew
 from ledger.storage.location import parse_postgres
 
@@ -15,16 +18,23 @@ SCHEMA_VERSION = 1
 TABLE = "xlsnap_schema"
 
 
-def check_reachable(location: str) -> int:
-    """Connect once (errors as ``connect_pg`` raises them), record or check the schema
-    version; returns the version found."""
-    from ledger.storage.postgres import connect_pg
+@contextmanager
+def tables_guard(location: str, env: dict[str, str]) -> Iterator[None]:
+    """Check the server and the schema version; while the body runs, hold a session
+    lock if the library's tables are still to be made, else tell it not to make them."""
+    from ledger.storage.postgres import WRITE_LOCK, connect_pg
 
     db = connect_pg(location, timeout=10)
     try:
-        return _check_version(db, parse_postgres(location).shown)
+        _check_version(db, parse_postgres(location).shown)
+        if db.table_exists("xlsnap_events") and db.table_exists("xlsnap_snapshots"):
+            env["CREATE_TABLE"] = "no"
+            yield
+            return
+        db.execute("SELECT pg_advisory_lock(?)", (WRITE_LOCK + 1,))
+        yield
     finally:
-        db.close()
+        db.close()  # ends the session, and its lock
 
 
 def _check_version(db: object, where: str) -> int:

@@ -35,3 +35,25 @@ def connect_sqlite(location: str, read_only: bool = False, timeout: float = 30.0
         return sqlite3.connect(f"file:{location}?mode=ro", uri=True, timeout=timeout,
                                isolation_level=None, factory=SqliteDb)
     return sqlite3.connect(location, timeout=timeout, isolation_level=None, factory=SqliteDb)
+
+
+class PlainSqlite:
+    """The port's view of a plain ``sqlite3`` connection (one a caller opened itself)."""
+
+    backend, events, pos, oid_col, dense = (SqliteDb.backend, SqliteDb.events, SqliteDb.pos,
+                                            SqliteDb.oid_col, SqliteDb.dense)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    def oid_param(self, domain_id: str) -> Any:
+        return SqliteDb.oid_param(self, domain_id)  # type: ignore[arg-type]
+
+    def table_exists(self, name: str) -> bool:
+        return SqliteDb.table_exists(self, name)  # type: ignore[arg-type]
+
+    def stream(self, sql: str, params: Iterable[Any] = ()) -> Iterator[Any]:
+        return self.db.execute(sql, tuple(params))

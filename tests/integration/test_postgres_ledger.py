@@ -198,3 +198,29 @@ def test_server_stopped_mid_operation_leaves_it_in_flight_and_recover_finishes(
         assert xlsnap("snapshot-revert", "-n", "s1", "web", env=env).code == 0
         assert read_pattern(scratch.disk_a, 0x11) and read_pattern(scratch.disk_b, 0x12)
     assert xlsnap("check", "web", env=env).code == 0
+
+
+def test_another_domain_proceeds_while_an_operation_runs(scratch: Scratch, xlsnap,
+                                                         pg_url: str) -> None:
+    other = scratch.images / "db.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(other), "16M"], check=True)
+    (scratch.config_dir / "db.cfg").write_text(
+        'name = "db"\nuuid = "0b5e1c4a-1111-4c2d-8e9f-0123456789ab"\nmemory = 512\n'
+        f'disk = ["{other},qcow2,xvda,rw"]\n')
+    write_pattern(other, 0x44)
+    env = pg_env(scratch, pg_url)
+    proc = start(scratch, {**slow_env(scratch, 6), "XLSNAP_LEDGER": pg_url},
+                 "snapshot-create", "-n", "s1", "web")
+    wait_for_tag(scratch.disk_a, "s1", proc)
+    meanwhile = xlsnap("snapshot-create", "-n", "d1", "db", env=env)
+    still_running = proc.poll() is None
+    busy = xlsnap("snapshot-create", "-n", "s2", "web", env=env)
+    out, err = proc.communicate(timeout=120)
+    assert meanwhile.code == 0, meanwhile.err
+    assert still_running, "the other domain's create waited for the first to finish"
+    assert busy.code == 3 and "busy: create 's1' by root" in busy.err and " since " in busy.err
+    assert proc.returncode == 0, err
+    assert tags(other) == ["d1"] and tags(scratch.disk_a) == tags(scratch.disk_b) == ["s1"]
+    write_pattern(other, 0x55)
+    assert xlsnap("snapshot-revert", "-n", "d1", "db", env=env).code == 0
+    assert read_pattern(other, 0x44)
