@@ -1,7 +1,8 @@
 """The mutation campaign on PostgreSQL rows: a sealed ledger copied into PostgreSQL
 (``ledger copy``, its heads travel), with gaps in its positions, then each mutation of
 ``tests.tamper_pg`` on a fresh database made from it; ``xlsnap verify`` must exit 3
-naming the first bad position, and the untouched copy must verify."""
+naming the first bad position, and the untouched copy must verify; a replaced signing
+key (the key file alone, or with every head re-signed) is caught by a head kept elsewhere."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ledger.storage.port import open_db
 from tests.conftest import REPO
 from tests.ledger_builder import LedgerBuilder, build_busy_ledger
 from tests.pg_cluster import PgCluster
+from tests.tamper import replace_signing_key
 from tests.tamper_pg import PG_MUTATIONS
 
 
@@ -50,7 +53,8 @@ def test_verify_catches_every_mutation_of_postgresql_rows(tmp_path: Path,
     for i in range(6):
         more.create("extra", f"x{i}")
     more.close()
-    assert run(home, url, "seal").returncode == 0
+    shipped = tmp_path / "shipped-head.json"
+    assert run(home, url, "seal", "--out", str(shipped)).returncode == 0
     with psycopg.connect(url, autocommit=True) as db:
         gaps = db.execute("SELECT MAX(notification_id) - COUNT(*) FROM xlsnap_events"
                           ).fetchone()[0]
@@ -79,5 +83,25 @@ def test_verify_catches_every_mutation_of_postgresql_rows(tmp_path: Path,
             else:
                 misses.append(f"{kind} at {position}: {result.returncode} {result.stderr!r}")
             pg_cluster.drop_database(name)
+    for number, variant in enumerate(("key file only", "key file and every head re-signed")):
+        name = f"{base}_k{number}"
+        target = clone(pg_cluster, base, name)
+        key_home = tmp_path / f"home-{number}"
+        key_home.mkdir(mode=0o700)
+        (key_home / "seal.key").write_bytes((home / "seal.key").read_bytes())
+        os.chmod(key_home / "seal.key", 0o600)
+        db = open_db(target)
+        db.execute("BEGIN")
+        replace_signing_key(db, key_home / "seal.key")
+        db.execute("ROLLBACK" if variant == "key file only" else "COMMIT")
+        db.close()
+        result = run(key_home, target, "verify", "--head", str(shipped))
+        tried += 1
+        if result.returncode == 3 and "the signing key was replaced" in result.stderr:
+            caught += 1
+        else:
+            misses.append(f"replaced key ({variant}): {result.returncode} {result.stderr!r}")
+        pg_cluster.drop_database(name)
     print(f"\nmutation campaign on PostgreSQL over {size} positions: {caught}/{tried} caught")
     assert not misses, misses
+    assert caught == tried == len(PG_MUTATIONS) * len(positions) + 2
