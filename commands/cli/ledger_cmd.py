@@ -3,6 +3,7 @@
 # No 'from __future__ import annotations': typer compiles annotation strings at start-up.
 
 import json
+import os
 from typing import Annotated
 
 import typer
@@ -28,9 +29,7 @@ def info(
     location = svc.settings.ledger
     if is_postgres(location):
         svc.app  # noqa: B018 - opening it reports an unreachable server or a newer schema
-    import os
-
-    if not is_postgres(location) and not os.path.exists(location):
+    elif not os.path.exists(location):
         raise UsageError(f"no ledger at {location}")
     found = ledger_info(location)
     if as_json:
@@ -52,11 +51,9 @@ def copy(
     empty target the tree heads travel too (seal it with the same key afterwards);
     otherwise the command says to seal the target.
     """
-    import os
-
     from commands.ledger_file import check_is_ledger
-    from commands.settings import Settings
     from commands.services import open_services
+    from commands.settings import Settings
     from ledger.storage.copy import copy_ledger
     from ledger.storage.location import shown
 
