@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from tests.conftest import REPO, Scratch, read_pattern, tags, write_pattern
-from tests.integration.test_busy_owner import slow_env, start, wait_for_tag
+from tests.integration.test_busy_owner import FAKE, slow_env, start, wait_for_tag
 from tests.pg_cluster import PgCluster
 
 SECRET = "hunter2-not-for-logs"
@@ -29,7 +30,7 @@ def pg_env(scratch: Scratch, url: str) -> dict[str, str]:
 
 def sql(url: str, statement: str, params: tuple = ()) -> list[tuple]:
     with psycopg.connect(url, autocommit=True) as db:
-        cur = db.execute(statement, params)
+        cur = db.execute(statement, params or None)
         return cur.fetchall() if cur.description else []
 
 
@@ -170,14 +171,34 @@ def test_ledger_copy_refuses_a_domain_the_target_holds(scratch: Scratch, xlsnap,
     assert sql(pg_url, "SELECT COUNT(*) FROM xlsnap_events") == before
 
 
+def _steps_started(url: str) -> int:
+    try:
+        return sql(url, "SELECT COUNT(*) FROM xlsnap_events "
+                        "WHERE topic LIKE '%StepStarted'")[0][0]
+    except psycopg.errors.UndefinedTable:  # the command has not made its tables yet
+        return 0
+
+
+@pytest.mark.parametrize("stopped_in", ["step 1", "step 2"])
 def test_server_stopped_mid_operation_leaves_it_in_flight_and_recover_finishes(
-        scratch: Scratch, xlsnap, pg_url: str, pg_cluster: PgCluster) -> None:
+        scratch: Scratch, xlsnap, pg_url: str, pg_cluster: PgCluster, stopped_in: str) -> None:
+    """The server stops while step 1 (tag disk a) or step 2 (tag disk b) runs: its
+    intent recorded, its outcome not; the command fails, recover settles it."""
     env = pg_env(scratch, pg_url)
     write_pattern(scratch.disk_a, 0x11)
     write_pattern(scratch.disk_b, 0x12)
-    proc = start(scratch, {**slow_env(scratch, 3), "XLSNAP_LEDGER": pg_url},
+    slow_disk = scratch.disk_a if stopped_in == "step 1" else scratch.disk_b
+    rule = ["snapshot -c", str(slow_disk), "#sleep=3", "#pass"]
+    proc = start(scratch, {**scratch.env(), "XLSNAP_LEDGER": pg_url, "XLSNAP_QEMU_IMG": FAKE,
+                           "XLSNAP_TEST_FAIL": json.dumps([rule])},
                  "snapshot-create", "-n", "s1", "web")
-    wait_for_tag(scratch.disk_a, "s1", proc)
+    if stopped_in == "step 1":
+        deadline = time.monotonic() + 60
+        while _steps_started(pg_url) < 1 and proc.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+    else:
+        wait_for_tag(scratch.disk_a, "s1", proc)
     pg_cluster.stop("immediate")
     try:
         out, err = proc.communicate(timeout=120)
