@@ -18,7 +18,7 @@ from commands.drivers.libxl_lock import QmpSocketLock
 from commands.drivers.xl import Xl, XlError
 from commands.errors import LedgerBlocked, UsageError, XlsnapError
 from commands.state.private_folders import check_private_dir, private_dir
-from commands.state.ledger_file import check_is_ledger, check_not_missing
+from commands.state.ledger_file import check_is_ledger, check_not_missing, open_shared
 from commands.engine.progress import default_watch
 from commands.config.settings import Settings
 from commands.toolstacks.base import Target
@@ -27,6 +27,7 @@ from ledger.actor import current_actor
 from ledger.app import LedgerApp
 from ledger.domain import DomainLedger
 from ledger.errors import LedgerUnavailable
+from ledger.storage.location import is_postgres
 from projections.tree_view import TreeView
 
 
@@ -75,6 +76,9 @@ class Services:
 
     def _open(self) -> None:
         location = self.settings.ledger
+        if is_postgres(location):
+            self._app, self._view = open_shared(location, self.settings, self.read_only)
+            return
         try:
             fresh = not os.path.lexists(location)
             if fresh:

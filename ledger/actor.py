@@ -7,6 +7,8 @@ import pwd
 import socket
 import sys
 
+from ledger.storage.location import scrub
+
 #: xlsnap's version; pyproject.toml reads it from here. (A constant: importlib.metadata
 #: alone costs ~8 ms at every start.)
 VERSION = "0.1.0"
@@ -18,7 +20,8 @@ def xlsnap_version() -> str:
 
 
 def current_actor(argv: list[str] | None = None) -> dict[str, object]:
-    """Describe the acting user, host, process and command line."""
+    """Describe the acting user, host, process and command line (a ledger URL's
+    password removed: the actor is recorded in events)."""
     uid = os.getuid()
     try:
         user = pwd.getpwuid(uid).pw_name
@@ -30,6 +33,6 @@ def current_actor(argv: list[str] | None = None) -> dict[str, object]:
         "sudo_user": os.environ.get("SUDO_USER"),
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "argv": list(sys.argv if argv is None else argv),
+        "argv": [scrub(a) for a in (sys.argv if argv is None else argv)],
         "version": xlsnap_version(),
     }

@@ -12,6 +12,7 @@ from eventsourcing.persistence import PersistenceError, Recording, Transcoder
 
 from ledger.domain import DomainLedger, domain_ledger_id
 from ledger.errors import LedgerUnavailable
+from ledger.storage.location import is_postgres, parse_postgres, shown
 from ledger.transcoder import MsgpackTranscoder
 
 #: Seconds a writer waits for SQLite's lock before giving up.
@@ -20,8 +21,8 @@ DEFAULT_LOCK_TIMEOUT = 30
 
 def persistence_env(location: str, lock_timeout: int = DEFAULT_LOCK_TIMEOUT) -> dict[str, str]:
     """The library's persistence settings for a ledger ``location`` (a path or a URL)."""
-    if location.startswith(("postgresql://", "postgres://")):
-        raise LedgerUnavailable("PostgreSQL ledgers are not supported yet; use a file path")
+    if is_postgres(location):
+        return parse_postgres(location).library_env(lock_timeout)
     if not location:
         raise LedgerUnavailable("ledger location is empty")
     return {
@@ -42,10 +43,23 @@ class LedgerApp(Application[UUID]):
     def __init__(self, location: str, lock_timeout: int = DEFAULT_LOCK_TIMEOUT) -> None:
         self.location = location
         self.after_record: list[Callable[[], None]] = []
+        env = persistence_env(location, lock_timeout)
+        if is_postgres(location):
+            from ledger.storage.schema import tables_guard
+
+            # A clear error before the library's pool retries; the library's tables made
+            # by one process at a time (concurrent DDL collides in PostgreSQL's catalog).
+            with tables_guard(location, env):
+                self._init_library(env)
+        else:
+            self._init_library(env)
+
+    def _init_library(self, env: dict[str, str]) -> None:
         try:
-            super().__init__(env=persistence_env(location, lock_timeout))
+            super().__init__(env=env)
         except (PersistenceError, OSError) as exc:
-            raise LedgerUnavailable(f"cannot open ledger {location}: {exc}") from exc
+            raise LedgerUnavailable(f"cannot open ledger {shown(self.location)}: {exc}"
+                                    ) from None
 
     def construct_transcoder(self) -> Transcoder:
         return MsgpackTranscoder()
@@ -65,11 +79,14 @@ class LedgerApp(Application[UUID]):
         datastore = getattr(recorder, "datastore", None)
         if version is None or datastore is None:
             return
+        postgres = is_postgres(self.location)
         with datastore.transaction(commit=True) as cursor:
             cursor.execute(
                 f"DELETE FROM {recorder.events_table_name} "  # type: ignore[union-attr]
+                "WHERE originator_id=%s AND originator_version<%s" if postgres else
+                f"DELETE FROM {recorder.events_table_name} "  # type: ignore[union-attr]
                 "WHERE originator_id=? AND originator_version<?",
-                (aggregate_id.hex, version),
+                (aggregate_id if postgres else aggregate_id.hex, version),
             )
 
     def get_domain(self, domain_key: str) -> DomainLedger | None:

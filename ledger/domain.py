@@ -218,7 +218,8 @@ class DomainLedger(Aggregate):
     def _snapshot_taken(
         self, operation_id: str, name: str, parent: str | None, record: Record, actor: Actor
     ) -> None:
-        self.entries[name] = {"parent": parent, "record": record, "complete": True}
+        self.entries[name] = {"parent": parent, "record": record, "complete": True,
+                              "taken_on": actor.get("host") if isinstance(actor, dict) else None}
         self.current = name
 
     def record_reverted(self, operation_id: str, name: str, actor: Actor) -> None:

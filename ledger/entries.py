@@ -9,23 +9,25 @@ length-prefixed encoding (big-endian, as TLS structures are):
     uint16  len(topic)        || topic            (UTF-8)
     uint32  len(state)        || state            (the stored msgpack bytes)
 
-The position of an event is its SQLite rowid (the library's notification id); the
-Merkle leaf index is position - 1, so the log must be gapless from position 1.
-Rows are read with plain SQL from the ledger's own file, not through the library,
-so the bytes hashed are exactly the bytes stored.
+The position of an event is the library's notification id (SQLite's rowid, dense
+from 1; PostgreSQL's ``notification_id``, which may skip numbers). The Merkle leaf
+index is the event's ordinal in that order. Rows are read with plain SQL through the
+storage port, not through the library, so the bytes hashed are exactly the bytes
+stored (a PostgreSQL uuid is read as the 32 hex digits SQLite stores).
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import struct
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ledger.merkle import leaf_hash
+from ledger.storage.port import LedgerDb, db_of, event_columns, open_db
 
 ENTRY_FORMAT = 1
+#: The library's event table in a SQLite ledger.
 EVENTS_TABLE = "stored_events"
 _HEAD = struct.Struct(">BH")
 _VERSION_TOPIC = struct.Struct(">QH")
@@ -104,29 +106,38 @@ def parse_entry(entry: bytes) -> tuple[str, int, str, bytes]:
     return oid, version, topic, state
 
 
-def connect_readonly(location: str, timeout: float = 30.0) -> sqlite3.Connection:
-    """A read-only connection to a ledger file (never creates it)."""
-    return sqlite3.connect(f"file:{location}?mode=ro", uri=True, timeout=timeout,
-                           isolation_level=None)
+def connect_readonly(location: str, timeout: float = 30.0) -> LedgerDb:
+    """A read-only connection to a ledger (never creates it)."""
+    return open_db(location, read_only=True, timeout=timeout)
 
 
-def iter_rows(db: sqlite3.Connection, start: int = 1, stop: int | None = None
+def iter_rows(db: Any, start: int = 1, stop: int | None = None
               ) -> Iterator[tuple[int, object, object, object, object]]:
     """Raw ``(position, originator_id, version, topic, state)`` rows in commit order."""
+    d = db_of(db)
     upper = (1 << 63) - 1 if stop is None else stop
-    return db.execute(
-        f"SELECT rowid, originator_id, originator_version, topic, state FROM {EVENTS_TABLE} "
-        "WHERE rowid >= ? AND rowid <= ? ORDER BY rowid", (start, upper))
+    return d.stream(
+        f"SELECT {event_columns(d)} FROM {d.events} "
+        f"WHERE {d.pos} >= ? AND {d.pos} <= ? ORDER BY {d.pos}", (start, upper))
 
 
-def read_row(db: sqlite3.Connection | sqlite3.Cursor, position: int) -> StoredRow | None:
+def read_row(db: Any, position: int) -> StoredRow | None:
     """The stored row at ``position``, or ``None``."""
-    row = db.execute(
-        f"SELECT rowid, originator_id, originator_version, topic, state FROM {EVENTS_TABLE} "
-        "WHERE rowid = ?", (position,)).fetchone()
+    d = db_of(db)
+    row = db.execute(f"SELECT {event_columns(d)} FROM {d.events} WHERE {d.pos} = ?",
+                     (position,)).fetchone()
     return StoredRow(*row) if row else None
 
 
-def log_size(db: sqlite3.Connection) -> int:
+def log_size(db: Any) -> int:
     """The highest position in the log (0 when empty)."""
-    return int(db.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {EVENTS_TABLE}").fetchone()[0])
+    d = db_of(db)
+    return int(db.execute(f"SELECT COALESCE(MAX({d.pos}), 0) FROM {d.events}").fetchone()[0])
+
+
+def event_count(db: Any) -> int:
+    """How many events the log holds."""
+    d = db_of(db)
+    if d.dense:
+        return log_size(db)
+    return int(db.execute(f"SELECT COUNT(*) FROM {d.events}").fetchone()[0])

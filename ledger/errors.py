@@ -21,3 +21,11 @@ class OperationInFlight(LedgerError):
 
 class LedgerUnavailable(LedgerError):
     """The ledger cannot be opened (bad location, unreadable database)."""
+
+
+class LedgerUnreachable(LedgerError):
+    """The ledger's database server cannot be reached (nothing was changed)."""
+
+
+class LedgerTooNew(LedgerError):
+    """The ledger was made by a newer xlsnap, with a schema this one does not know."""

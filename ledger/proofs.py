@@ -10,7 +10,6 @@ module: no database.
 from __future__ import annotations
 
 import base64
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,7 @@ from ledger.merkle import (
 )
 from ledger.signing import key_id
 from ledger.transcoder import MsgpackTranscoder
-from ledger.tree_heads import HeadFormatError, TreeHead
+from ledger.tree_heads import HeadFormatError, TreeHead, leaf_index
 
 PROOF_FORMAT = "xlsnap-inclusion-proof/1"
 
@@ -29,29 +28,31 @@ class ProofError(ValueError):
     """A proof cannot be made, or a document is not a proof."""
 
 
-def make_inclusion_proof(db: sqlite3.Connection, position: int, head: TreeHead,
+def make_inclusion_proof(db: Any, position: int, head: TreeHead,
                          leaves: list[bytes], older: TreeHead | None = None) -> dict[str, Any]:
     """The proof that the event at ``position`` is in the tree of ``head``.
 
     ``leaves`` are the tree's leaf hashes (at least ``head.tree_size``); the proof is
     checked before it is returned, so a ledger that no longer matches its head
-    gives an error here rather than a proof that fails elsewhere.
+    gives an error here rather than a proof that fails elsewhere. The leaf index is
+    the event's ordinal in the log (``position - 1`` where positions are dense).
     """
-    if not 1 <= position <= head.tree_size:
+    index = leaf_index(db, position)
+    if not (1 <= position and 0 <= index < head.tree_size):
         raise ProofError(f"position {position} is not covered by {head.label()}")
     row = read_row(db, position)
     if row is None:
         raise ProofError(f"no event at position {position}")
     entry = row.entry()
     leaf = leaf_hash(entry)
-    if leaves[position - 1] != leaf:
+    if leaves[index] != leaf:
         raise ProofError(f"the event at position {position} differs from the one sealed; "
                          "run 'xlsnap verify'")
-    path = inclusion_path(leaves, position - 1, head.tree_size)
-    if not verify_inclusion(leaf, position - 1, head.tree_size, path, head.root_hash):
+    path = inclusion_path(leaves, index, head.tree_size)
+    if not verify_inclusion(leaf, index, head.tree_size, path, head.root_hash):
         raise ProofError(f"the sealed leaves do not lead to {head.label()}; run 'xlsnap verify'")
     proof: dict[str, Any] = {
-        "format": PROOF_FORMAT, "position": position, "leaf_index": position - 1,
+        "format": PROOF_FORMAT, "position": position, "leaf_index": index,
         "entry": base64.b64encode(entry).decode(), "leaf_hash": leaf.hex(),
         "audit_path": [p.hex() for p in path], "tree_head": head.to_json(),
         "hashing": "RFC 9162: leaf = SHA-256(0x00 || entry), node = SHA-256(0x01 || l || r)",
@@ -84,7 +85,7 @@ def check_inclusion_proof(doc: Any, trusted_key: bytes | None = None,
         parsed = _parse(doc)
     except (KeyError, TypeError, ValueError, HeadFormatError) as exc:
         return ProofCheck(False, f"not an inclusion proof: {exc}")
-    position, entry, claimed, path, head = parsed
+    position, index, entry, claimed, path, head = parsed
     check = ProofCheck(False, "", position, head)
     leaf = leaf_hash(entry)
     try:
@@ -99,7 +100,7 @@ def check_inclusion_proof(doc: Any, trusted_key: bytes | None = None,
     elif trusted_key is not None and head.public_key != trusted_key:
         check.message = (f"{head.label()} is signed by key {head.key_id[:16]}, not the "
                          f"trusted key {key_id(trusted_key)[:16]}")
-    elif not verify_inclusion(leaf, position - 1, head.tree_size, path, head.root_hash):
+    elif not verify_inclusion(leaf, index, head.tree_size, path, head.root_hash):
         check.message = f"the audit path does not lead from the entry to {head.label()}"
     else:
         check.message = _check_older(doc, head, older, trusted_key)
@@ -132,14 +133,17 @@ def _check_older(doc: dict[str, Any], head: TreeHead, older: TreeHead | None,
     return ""
 
 
-def _parse(doc: Any) -> tuple[int, bytes, bytes, list[bytes], TreeHead]:
+def _parse(doc: Any) -> tuple[int, int, bytes, bytes, list[bytes], TreeHead]:
     if not isinstance(doc, dict) or doc.get("format") != PROOF_FORMAT:
         raise ValueError(f"format is not {PROOF_FORMAT!r}")
-    position = doc["position"]
-    if type(position) is not int or position < 1 or doc.get("leaf_index") != position - 1:
+    position, index = doc["position"], doc.get("leaf_index")
+    # An event's leaf index is its ordinal: position - 1 on a dense log, lower where the
+    # log's positions skip numbers (PostgreSQL), never higher.
+    if type(position) is not int or type(index) is not int or position < 1 or \
+            not 0 <= index <= position - 1:
         raise ValueError("position and leaf_index disagree")
     entry = base64.b64decode(doc["entry"], validate=True)
-    return (position, entry, bytes.fromhex(doc["leaf_hash"]),
+    return (position, index, entry, bytes.fromhex(doc["leaf_hash"]),
             [bytes.fromhex(p) for p in doc["audit_path"]], TreeHead.from_json(doc["tree_head"]))
 
 

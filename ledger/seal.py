@@ -10,7 +10,6 @@ stays detectable by ``verify``. Everything happens in one write transaction.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import replace
 
@@ -22,8 +21,9 @@ from ledger.merkle import Frontier
 from ledger.signing import key_id, public_bytes, sign
 from ledger.tree_heads import (
     HeadFormatError, TreeHead, cached_leaf_count, create_tables, insert_head, last_head,
-    signed_data, store_leaves,
+    last_cached_position, signed_data, store_leaves,
 )
+from ledger.storage.port import LedgerDb, open_db
 
 _FLUSH = 10_000
 
@@ -35,7 +35,7 @@ class SealRefused(LedgerError):
 def seal_ledger(location: str, key: Ed25519PrivateKey, lock_timeout: float = 30.0,
                 now_ms: int | None = None) -> tuple[TreeHead, int]:
     """Record a signed head over the whole log; returns it and how many events were new."""
-    db = sqlite3.connect(location, timeout=lock_timeout, isolation_level=None)
+    db = open_db(location, timeout=lock_timeout)
     try:
         create_tables(db)
         db.execute("BEGIN IMMEDIATE")
@@ -50,7 +50,7 @@ def seal_ledger(location: str, key: Ed25519PrivateKey, lock_timeout: float = 30.
         db.close()
 
 
-def _seal(db: sqlite3.Connection, key: Ed25519PrivateKey, now_ms: int | None
+def _seal(db: LedgerDb, key: Ed25519PrivateKey, now_ms: int | None
           ) -> tuple[TreeHead, int]:
     public_key = public_bytes(key)
     try:
@@ -67,10 +67,11 @@ def _seal(db: sqlite3.Connection, key: Ed25519PrivateKey, now_ms: int | None
         _check_previous(db, head, frontier, public_key)
         last_ms = head.timestamp_ms
     sealed = frontier.size
-    expected = sealed + 1
+    expected = last_cached_position(db) + 1
+    dense = db.dense
     batch: list[tuple[int, bytes]] = []
     for position, *fields in iter_rows(db, start=expected):
-        if position != expected:
+        if position != expected and dense:
             raise SealRefused(f"position {expected} is missing from the log (the next event "
                               f"is at {position}); run 'xlsnap verify'")
         try:
@@ -82,7 +83,7 @@ def _seal(db: sqlite3.Connection, key: Ed25519PrivateKey, now_ms: int | None
         if len(batch) >= _FLUSH:
             store_leaves(db, batch)
             batch.clear()
-        expected += 1
+        expected = position + 1
     store_leaves(db, batch)
     timestamp_ms = max(now_ms if now_ms is not None else int(time.time() * 1000), last_ms)
     root = frontier.root()
@@ -92,7 +93,7 @@ def _seal(db: sqlite3.Connection, key: Ed25519PrivateKey, now_ms: int | None
     return replace(head, seq=seq), frontier.size - sealed
 
 
-def _check_previous(db: sqlite3.Connection, head: TreeHead, frontier: Frontier,
+def _check_previous(db: LedgerDb, head: TreeHead, frontier: Frontier,
                     public_key: bytes) -> None:
     if head.public_key != public_key:
         raise SealRefused(
@@ -108,6 +109,6 @@ def _check_previous(db: sqlite3.Connection, head: TreeHead, frontier: Frontier,
         raise SealRefused(f"the leaf cache holds {cached_leaf_count(db)} leaves but "
                           f"{head.label()} covers {head.tree_size}; run 'xlsnap verify'")
     size = log_size(db)
-    if size < head.tree_size:
+    if size < last_cached_position(db) or (db.dense and size < head.tree_size):
         raise SealRefused(f"the log ends at position {size} but {head.label()} covers "
                           f"{head.tree_size} events: events were removed; run 'xlsnap verify'")

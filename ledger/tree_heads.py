@@ -19,7 +19,6 @@ an event was altered at. Both tables are derived and checked, never the source o
 from __future__ import annotations
 
 import json
-import sqlite3
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 
 from ledger.merkle import HASH_SIZE, Frontier
 from ledger.signing import key_id, signature_valid
+from ledger.storage.port import LedgerDb, db_of
 
 HEAD_FORMAT = "xlsnap-tree-head/1"
 HEADS_TABLE = "ledger_tree_heads"
@@ -132,16 +132,15 @@ def _int(value: Any) -> int:
 # ---- tables in the ledger file -------------------------------------------------------
 
 
-def has_tables(db: sqlite3.Connection) -> bool:
-    return db.execute("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name=?",
-                      (HEADS_TABLE,)).fetchone()[0] > 0
+def has_tables(db: LedgerDb) -> bool:
+    return db_of(db).table_exists(HEADS_TABLE)
 
 
-def create_tables(db: sqlite3.Connection) -> None:
+def create_tables(db: LedgerDb) -> None:
     db.executescript(SCHEMA)
 
 
-def recorded_heads(db: sqlite3.Connection) -> list[TreeHead]:
+def recorded_heads(db: LedgerDb) -> list[TreeHead]:
     """Every head recorded in the ledger, oldest first (none if never sealed)."""
     if not has_tables(db):
         return []
@@ -158,7 +157,7 @@ def _head_row(seq: Any, size: Any, root: Any, ts: Any, pub: Any, sig: Any) -> Tr
     return TreeHead(size, root, ts, pub, sig, seq)
 
 
-def last_head(db: sqlite3.Connection) -> tuple[TreeHead, Frontier] | None:
+def last_head(db: LedgerDb) -> tuple[TreeHead, Frontier] | None:
     """The newest head and its stored frontier, or ``None``."""
     if not has_tables(db):
         return None
@@ -178,34 +177,52 @@ def last_head(db: sqlite3.Connection) -> tuple[TreeHead, Frontier] | None:
     return head, frontier
 
 
-def insert_head(db: sqlite3.Connection, head: TreeHead, frontier: Frontier) -> int:
-    cur = db.execute(
+def insert_head(db: LedgerDb, head: TreeHead, frontier: Frontier) -> int:
+    row = db.execute(
         f"INSERT INTO {HEADS_TABLE}(tree_size, root_hash, timestamp_ms, public_key, signature, "
-        "frontier) VALUES (?, ?, ?, ?, ?, ?)",
+        "frontier) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
         (head.tree_size, head.root_hash, head.timestamp_ms, head.public_key, head.signature,
-         b"".join(frontier.hashes)))
-    return int(cur.lastrowid or 0)
+         b"".join(frontier.hashes))).fetchone()
+    return int(row[0])
 
 
-def cached_leaf_count(db: sqlite3.Connection) -> int:
+def cached_leaf_count(db: LedgerDb) -> int:
+    """How many leaves the cache holds (on a dense log, its highest position)."""
     if not has_tables(db):
         return 0
-    return int(db.execute(f"SELECT COALESCE(MAX(position), 0) FROM {LEAVES_TABLE}").fetchone()[0])
+    what = "COALESCE(MAX(position), 0)" if db_of(db).dense else "COUNT(*)"
+    return int(db.execute(f"SELECT {what} FROM {LEAVES_TABLE}").fetchone()[0])
 
 
-def iter_cached_leaves(db: sqlite3.Connection, start: int = 1, stop: int | None = None
+def last_cached_position(db: LedgerDb) -> int:
+    """The position of the newest sealed event (0 if none)."""
+    if not has_tables(db):
+        return 0
+    return int(db.execute(f"SELECT COALESCE(MAX(position), 0) FROM {LEAVES_TABLE}"
+                          ).fetchone()[0])
+
+
+def leaf_index(db: LedgerDb, position: int) -> int:
+    """The Merkle leaf index of the sealed event at ``position`` (its ordinal, from 0)."""
+    if db_of(db).dense:
+        return position - 1
+    return int(db.execute(f"SELECT COUNT(*) FROM {LEAVES_TABLE} WHERE position < ?",
+                          (position,)).fetchone()[0])
+
+
+def iter_cached_leaves(db: LedgerDb, start: int = 1, stop: int | None = None
                        ) -> Iterator[tuple[int, bytes]]:
     """``(position, leaf hash)`` of the leaf cache, in order (empty if never sealed)."""
     if not has_tables(db):
         return
     upper = (1 << 63) - 1 if stop is None else stop
-    for position, leaf in db.execute(
+    for position, leaf in db_of(db).stream(
             f"SELECT position, leaf FROM {LEAVES_TABLE} WHERE position >= ? AND position <= ? "
             "ORDER BY position", (start, upper)):
         yield position, bytes(leaf) if not isinstance(leaf, bytes) else leaf
 
 
-def cached_leaves(db: sqlite3.Connection, size: int) -> list[bytes]:
+def cached_leaves(db: LedgerDb, size: int) -> list[bytes]:
     """Leaf hashes 1..``size`` from the cache; ``HeadFormatError`` if any is missing."""
     leaves = [leaf for _, leaf in iter_cached_leaves(db, 1, size)]
     if len(leaves) != size:
@@ -213,5 +230,6 @@ def cached_leaves(db: sqlite3.Connection, size: int) -> list[bytes]:
     return leaves
 
 
-def store_leaves(db: sqlite3.Connection, leaves: list[tuple[int, bytes]]) -> None:
-    db.executemany(f"INSERT OR REPLACE INTO {LEAVES_TABLE}(position, leaf) VALUES (?, ?)", leaves)
+def store_leaves(db: LedgerDb, leaves: list[tuple[int, bytes]]) -> None:
+    db.executemany(f"INSERT INTO {LEAVES_TABLE}(position, leaf) VALUES (?, ?) "
+                   "ON CONFLICT(position) DO UPDATE SET leaf=excluded.leaf", leaves)

@@ -14,13 +14,13 @@ trusts (``--pubkey``, or the key of a head file kept off the host).
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ledger.entries import EVENTS_TABLE, MalformedRow, connect_readonly, row_leaf
+from ledger.entries import MalformedRow, connect_readonly, row_leaf
 from ledger.merkle import Frontier
 from ledger.signing import key_id
+from ledger.storage.port import LedgerDb, event_columns
 from ledger.tree_heads import LEAVES_TABLE, TreeHead, has_tables, recorded_heads
 
 #: (position, originator_id, version, topic, state, claimed leaf or None)
@@ -86,7 +86,8 @@ def verify_ledger(
     try:
         db.execute("BEGIN")
         return verify_log(_rows_with_cached_leaves(db), recorded_heads(db), external,
-                          trusted_key, local_key, bindings=bindings)
+                          trusted_key, local_key, bindings=bindings, dense=db.dense,
+                          found=_sealed_but_missing(db))
     finally:
         db.close()
 
@@ -101,6 +102,8 @@ def verify_log(
     frontier: Frontier | None = None,
     complete: bool = True,
     bindings: Mapping[int, Sequence[tuple[str, bytes]]] | None = None,
+    dense: bool = True,
+    found: Sequence[Problem] = (),
 ) -> Report:
     """Check ``rows`` (positions ``start``... in order) against every head.
 
@@ -108,8 +111,11 @@ def verify_log(
     ``complete`` is false when the rows may stop before the log did, so heads beyond
     them are left unchecked instead of proving a truncation. ``bindings`` are other
     leaf claims to check (``position -> [(what, leaf)]``), such as checkpoints'.
+    ``dense`` is false for a log whose positions may skip numbers (PostgreSQL): a gap
+    is then no finding by itself; the roots still catch a removed event. ``found`` are
+    problems already known (sealed positions that hold no event), placed before the scan.
     """
-    report = Report(start=start)
+    report = Report(start=start, problems=list(found))
     heads = [("ledger", h) for h in ledger_heads] + list(external)
     report.problems += _check_heads(ledger_heads, external, trusted_key, local_key)
     frontier = frontier if frontier is not None else Frontier()
@@ -117,6 +123,7 @@ def verify_log(
         raise ValueError("the frontier must cover the positions before start")
     scan = _Scan(frontier, {h.tree_size for _, h in heads if h.tree_size >= start - 1},
                  bindings or {})
+    scan.dense = dense
     scan.run(rows, start, report)
     report.size = scan.frontier.size
     _judge_heads(heads, scan, report, complete)
@@ -136,18 +143,25 @@ class _Scan:
         self.mismatch: tuple[int, bytes, bytes] | None = None
         self.claims: Frontier | None = None
         self.claims_complete = True
+        self.dense = True
+        #: The mismatching leaf's ordinal (1-based), which heads' sizes count.
+        self.mismatch_ordinal = 0
+        #: tree size -> the position of the last event in that prefix (positions may skip).
+        self.boundary: dict[int, int] = {}
+        self.last_position = 0
 
     def run(self, rows: Iterable[Row], start: int, report: Report) -> None:
         sha256 = hashlib.sha256
         frontier = self.frontier
         hashes = frontier.hashes  # the frontier's append, inlined: this loop is the hot path
         targets: Iterator[int] = iter(self.sizes)
+        self.last_position = start - 1
         target = self._take_roots(next(targets, None), targets)
         target = -1 if target is None else target
         expected = start
         gap = False
         for position, oid, version, topic, state, claimed in rows:
-            if position != expected:
+            if position != expected and (self.dense or position < expected):
                 if not gap:
                     report.problems.append(Problem(
                         f"position {expected} is missing (the next event stored is at "
@@ -161,6 +175,7 @@ class _Scan:
                 leaf = sha256(b"\x00").digest()
             if claimed != leaf and claimed is not None and self.mismatch is None:
                 self.mismatch = (position, leaf, claimed)
+                self.mismatch_ordinal = frontier.size + 1
                 self.claims = Frontier(frontier.size, hashes)
             if self.claims is not None:
                 if claimed is None:
@@ -176,6 +191,7 @@ class _Scan:
             if self.bindings and position in self.bindings:
                 self._check_bindings(position, leaf, report)
             expected += 1
+            self.last_position = position
             if frontier.size == target:
                 target = self._take_roots(target, targets)
                 target = -1 if target is None else target
@@ -190,6 +206,7 @@ class _Scan:
     def _take_roots(self, target: int | None, targets: Iterator[int]) -> int | None:
         while target is not None and target == self.frontier.size:
             self.roots[target] = self.frontier.root()
+            self.boundary[target] = self.last_position
             if self.claims is not None and self.claims_complete:
                 self.claim_roots[target] = self.claims.root()
             target = next(targets, None)
@@ -248,7 +265,8 @@ def _judge_heads(heads: Sequence[tuple[str, TreeHead]], scan: _Scan, report: Rep
             status = "failed"
             report.problems.append(Problem(
                 f"the log holds {size} events, but {head.label()} covers "
-                f"{head.tree_size}: events after position {size} were removed", size + 1))
+                f"{head.tree_size}: events after position {scan.last_position} were removed",
+                scan.last_position + 1))
         elif scan.roots[head.tree_size] == head.root_hash:
             status = "ok"
             passed.append(head.tree_size)
@@ -274,11 +292,13 @@ def _judge_heads(heads: Sequence[tuple[str, TreeHead]], scan: _Scan, report: Rep
 def _locate(head: TreeHead, passed: list[int], scan: _Scan, report: Report) -> None:
     """Name the first bad position below a head whose root differs."""
     low = max([s for s in passed if s < head.tree_size], default=report.start - 1)
+    first = scan.boundary.get(low, low) + 1  # positions: the tree's sizes count events
+    last = scan.boundary.get(head.tree_size, head.tree_size)
     known = [p.position for p in report.problems
-             if p.position is not None and low < p.position <= head.tree_size]
+             if p.position is not None and first <= p.position <= last]
     if scan.mismatch is not None:
         position, leaf, claimed = scan.mismatch
-        if low < position <= head.tree_size and \
+        if low < scan.mismatch_ordinal <= head.tree_size and \
                 scan.claim_roots.get(head.tree_size) == head.root_hash:
             if position not in known:
                 report.problems.append(Problem(
@@ -289,14 +309,26 @@ def _locate(head: TreeHead, passed: list[int], scan: _Scan, report: Report) -> N
     if known:
         return
     report.problems.append(Problem(
-        f"{head.label()} does not match the log: an event in positions {low + 1}..."
-        f"{head.tree_size} was altered (the leaf cache does not pin down which)", low + 1))
+        f"{head.label()} does not match the log: an event in positions {first}..."
+        f"{last} was altered (the leaf cache does not pin down which)", first))
 
 
-def _rows_with_cached_leaves(db: sqlite3.Connection) -> Iterator[Row]:
+def _rows_with_cached_leaves(db: LedgerDb) -> Iterator[Row]:
     """Each stored row with the leaf the cache claims for its position (if any)."""
-    columns = "e.rowid, e.originator_id, e.originator_version, e.topic, e.state"
+    columns = event_columns(db, "e")
     if not has_tables(db):
-        return db.execute(f"SELECT {columns}, NULL FROM {EVENTS_TABLE} e ORDER BY e.rowid")
-    return db.execute(f"SELECT {columns}, l.leaf FROM {EVENTS_TABLE} e LEFT JOIN "
-                      f"{LEAVES_TABLE} l ON l.position = e.rowid ORDER BY e.rowid")
+        return db.stream(f"SELECT {columns}, NULL FROM {db.events} e ORDER BY e.{db.pos}")
+    return db.stream(f"SELECT {columns}, l.leaf FROM {db.events} e LEFT JOIN "
+                     f"{LEAVES_TABLE} l ON l.position = e.{db.pos} ORDER BY e.{db.pos}")
+
+
+def _sealed_but_missing(db: LedgerDb) -> list[Problem]:
+    """Positions the leaf cache sealed that hold no event now (a deleted event)."""
+    if db.dense or not has_tables(db):
+        return []  # on a dense log the scan names the gap itself
+    row = db.execute(f"SELECT MIN(l.position), COUNT(*) FROM {LEAVES_TABLE} l WHERE NOT EXISTS "
+                     f"(SELECT 1 FROM {db.events} e WHERE e.{db.pos} = l.position)").fetchone()
+    if not row or not row[1]:
+        return []
+    return [Problem(f"the event sealed at position {row[0]} is no longer stored "
+                    f"({row[1]} sealed events are missing): events were deleted", int(row[0]))]

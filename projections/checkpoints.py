@@ -53,7 +53,7 @@ def due(version: int, every: int = EVERY) -> bool:
     return version % every == 0
 
 
-def capture(cur: sqlite3.Cursor, domain_id: str) -> bytes:
+def capture(cur: Any, domain_id: str) -> bytes:
     """One domain's rows of the tree tables, serialised deterministically."""
     domain = cur.execute(f"SELECT {_DOMAIN_COLUMNS} FROM view_domains WHERE domain_id=?",
                          (domain_id,)).fetchone()
@@ -64,18 +64,20 @@ def capture(cur: sqlite3.Cursor, domain_id: str) -> bytes:
     return zlib.compress(msgpack.packb(body, use_bin_type=True), 6)
 
 
-def take(cur: sqlite3.Cursor, domain_id: str, position: int, version: int) -> None:
+def take(cur: Any, domain_id: str, position: int, version: int) -> None:
     """Record a checkpoint of ``domain_id`` as it stands after the event at ``position``."""
     row = read_row(cur, position)
     if row is None:
         return
     state = capture(cur, domain_id)
-    cur.execute("INSERT OR REPLACE INTO view_checkpoints(domain_id, position, version, leaf, "
-                "state, digest) VALUES (?, ?, ?, ?, ?, ?)",
+    cur.execute("INSERT INTO view_checkpoints(domain_id, position, version, leaf, state, "
+                "digest) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(domain_id, position) DO UPDATE "
+                "SET version=excluded.version, leaf=excluded.leaf, state=excluded.state, "
+                "digest=excluded.digest",
                 (domain_id, position, version, row.leaf(), state, hashlib.sha256(state).digest()))
 
 
-def latest(db: sqlite3.Connection, domain_id: str, position: int) -> Checkpoint | None:
+def latest(db: Any, domain_id: str, position: int) -> Checkpoint | None:
     """The newest checkpoint of ``domain_id`` at or before ``position``."""
     try:
         row = db.execute("SELECT domain_id, position, version, leaf, state, digest "
@@ -86,7 +88,7 @@ def latest(db: sqlite3.Connection, domain_id: str, position: int) -> Checkpoint 
     return Checkpoint(*row) if row else None
 
 
-def fault(db: sqlite3.Connection, checkpoint: Checkpoint) -> str | None:
+def fault(db: Any, checkpoint: Checkpoint) -> str | None:
     """Why ``checkpoint`` cannot be used, or ``None`` when it holds."""
     if hashlib.sha256(checkpoint.state).digest() != checkpoint.digest:
         return f"{checkpoint.label()} does not match its digest"
@@ -103,7 +105,7 @@ def fault(db: sqlite3.Connection, checkpoint: Checkpoint) -> str | None:
     return None
 
 
-def restore(cur: sqlite3.Cursor, checkpoint: Checkpoint) -> None:
+def restore(cur: Any, checkpoint: Checkpoint) -> None:
     """Write a checkpoint's rows into (empty) tree tables."""
     body = _body(checkpoint.state)
     if body["domain"] is not None:
@@ -113,13 +115,13 @@ def restore(cur: sqlite3.Cursor, checkpoint: Checkpoint) -> None:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", body["snapshots"])
 
 
-def all_checkpoints(db: sqlite3.Connection) -> list[Checkpoint]:
+def all_checkpoints(db: Any) -> list[Checkpoint]:
     return [Checkpoint(*r) for r in db.execute(
         "SELECT domain_id, position, version, leaf, state, digest FROM view_checkpoints "
         "ORDER BY domain_id, position")]
 
 
-def bindings(db: sqlite3.Connection) -> dict[int, list[tuple[str, bytes]]]:
+def bindings(db: Any) -> dict[int, list[tuple[str, bytes]]]:
     """``position -> [(what, leaf)]`` for ``verify`` to check against the log."""
     out: dict[int, list[tuple[str, bytes]]] = {}
     for domain_id, position, leaf in db.execute(

@@ -40,7 +40,7 @@ class Diff:
                 "snapshots": {"from": self.snapshots[0], "to": self.snapshots[1]}}
 
 
-def diff_domain(app: LedgerApp, db: sqlite3.Connection, domain_id: str, first: int, last: int
+def diff_domain(app: LedgerApp, db: Any, domain_id: str, first: int, last: int
                 ) -> Diff:
     """Changes to ``domain_id`` by the events after position ``first`` up to ``last``."""
     before = replay_domain(app, db, domain_id, first)
@@ -83,7 +83,7 @@ def _change(change: str, position: int, event: Any, fields: dict[str, Any],
     return out
 
 
-def _fill_kinds(db: sqlite3.Connection, changes: list[dict[str, Any]]) -> None:
+def _fill_kinds(db: Any, changes: list[dict[str, Any]]) -> None:
     """Kinds of operations that started before the range, from the time index if any."""
     missing = [c["position"] for c in changes if c["operation_kind"] is None]
     if not missing:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 
 from ledger.entries import StoredRow, iter_rows, log_size, row_leaf
 from ledger.merkle import Frontier
+from ledger.storage.port import db_of
 from ledger.transcoder import MsgpackTranscoder
 from ledger.tree_heads import TreeHead, iter_cached_leaves, recorded_heads
 from projections.history import history_row
@@ -42,12 +42,13 @@ class ExportError(ValueError):
 # ---- writing -----------------------------------------------------------------------
 
 
-def write_export(out: IO[bytes], fmt: str, db: sqlite3.Connection, mapper: Mapper,
+def write_export(out: IO[bytes], fmt: str, db: Any, mapper: Mapper,
                  names: dict[str, str], first: int, last: int) -> int:
     """Write events ``first..last`` of the log; returns how many were written."""
     emit = _jsonl_writer(out) if fmt == "jsonl" else _msgpack_writer(out)
     emit({"type": "header", "format": EXPORT_FORMAT, "exported_at": time.time(),
           "log_size": log_size(db), "first": first, "last": last,
+          "dense": db_of(db).dense,
           "frontier": [h.hex() for h in frontier_before(db, first).hashes],
           "domains": names, "tree_heads": [h.to_json() for h in recorded_heads(db)]})
     count = 0
@@ -93,13 +94,14 @@ def export_mapper() -> Mapper:
     return Mapper(transcoder=MsgpackTranscoder())
 
 
-def frontier_before(db: sqlite3.Connection, first: int) -> Frontier:
+def frontier_before(db: Any, first: int) -> Frontier:
     """The Merkle frontier of positions ``1..first-1``: sealed leaves from the cache,
     the rest hashed from the log (a verifier checks it against the signed roots)."""
     frontier = Frontier()
-    for _, leaf in iter_cached_leaves(db, 1, first - 1):
+    last = 0
+    for last, leaf in iter_cached_leaves(db, 1, first - 1):
         frontier.append(leaf)
-    for raw in iter_rows(db, frontier.size + 1, first - 1):
+    for raw in iter_rows(db, last + 1, first - 1):
         frontier.append(row_leaf(*raw[1:]))
     return frontier
 
@@ -153,6 +155,10 @@ class ExportReader:
             return Frontier(self.first - 1, [bytes.fromhex(h) for h in self.header["frontier"]])
         except (KeyError, TypeError, ValueError) as exc:
             raise ExportError(f"the export's frontier is malformed: {exc}") from None
+
+    def dense(self) -> bool:
+        """Are the export's positions dense (a SQLite ledger's), so a gap is a finding?"""
+        return self.header.get("dense", True) is not False
 
     def complete(self) -> bool:
         """Does the export claim to reach the end of the log as it was?"""

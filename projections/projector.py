@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from projections import timeline
 
-Handler = Callable[[sqlite3.Cursor, int, Any], None]
+Handler = Callable[[Any, int, Any], None]
 _HANDLERS: dict[str, Handler] = {}
 
 
@@ -20,13 +19,13 @@ def _on(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def apply_event(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def apply_event(cur: Any, position: int, event: Any) -> None:
     """Apply one event to the view: the tree tables, and the time index (every event)."""
     apply_to_tree(cur, position, event)
     timeline.record(cur, position, event)
 
 
-def apply_to_tree(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def apply_to_tree(cur: Any, position: int, event: Any) -> None:
     """Apply one event to the tree tables; events that do not touch the tree are skipped.
     A replay of the past applies this alone: it reads no time index."""
     handler = _HANDLERS.get(type(event).__qualname__)
@@ -39,16 +38,17 @@ def _domain_id(event: Any) -> str:
 
 
 @_on("Registered")
-def _registered(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def _registered(cur: Any, position: int, event: Any) -> None:
     cur.execute(
-        "INSERT OR REPLACE INTO view_domains(domain_id, name, uuid, current, in_flight) "
-        "VALUES (?, ?, ?, NULL, NULL)",
+        "INSERT INTO view_domains(domain_id, name, uuid, current, in_flight) "
+        "VALUES (?, ?, ?, NULL, NULL) ON CONFLICT(domain_id) DO UPDATE SET "
+        "name=excluded.name, uuid=excluded.uuid, current=NULL, in_flight=NULL",
         (_domain_id(event), event.domain_name, event.domain_uuid),
     )
 
 
 @_on("OperationStarted")
-def _started(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def _started(cur: Any, position: int, event: Any) -> None:
     in_flight = {
         "operation_id": event.operation_id, "kind": event.kind,
         "snapshot_name": event.snapshot_name, "actor": event.actor,
@@ -60,12 +60,12 @@ def _started(cur: sqlite3.Cursor, position: int, event: Any) -> None:
 
 
 @_on("OperationFinished")
-def _finished(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def _finished(cur: Any, position: int, event: Any) -> None:
     cur.execute("UPDATE view_domains SET in_flight=NULL WHERE domain_id=?", (_domain_id(event),))
 
 
 @_on("SnapshotTaken")
-def _taken(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def _taken(cur: Any, position: int, event: Any) -> None:
     record = event.record
     cur.execute(
         "INSERT INTO view_snapshots(domain_id, name, parent, created_at, position, kind, "
@@ -78,12 +78,12 @@ def _taken(cur: sqlite3.Cursor, position: int, event: Any) -> None:
 
 
 @_on("RevertedToSnapshot")
-def _reverted(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def _reverted(cur: Any, position: int, event: Any) -> None:
     _set_current(cur, event, event.name)
 
 
 @_on("SnapshotDeleted")
-def _deleted(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def _deleted(cur: Any, position: int, event: Any) -> None:
     domain_id = _domain_id(event)
     row = cur.execute("SELECT parent FROM view_snapshots WHERE domain_id=? AND name=?",
                       (domain_id, event.name)).fetchone()
@@ -96,13 +96,12 @@ def _deleted(cur: sqlite3.Cursor, position: int, event: Any) -> None:
 
 
 @_on("SnapshotEdited")
-def _edited(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def _edited(cur: Any, position: int, event: Any) -> None:
     domain_id, old, new = _domain_id(event), event.name, event.new_name
-    row = cur.execute("SELECT json_extract(record, '$.holds') FROM view_snapshots "
-                      "WHERE domain_id=? AND name=?", (domain_id, old)).fetchone()
+    holds = _holds(cur, domain_id, old)
     record = dict(event.record)
-    if row and row[0]:
-        record["holds"] = json.loads(row[0])
+    if holds:
+        record["holds"] = holds
     cur.execute("UPDATE view_snapshots SET name=?, record=? WHERE domain_id=? AND name=?",
                 (new, json.dumps(record), domain_id, old))
     cur.execute("UPDATE view_snapshots SET parent=? WHERE domain_id=? AND parent=?",
@@ -112,31 +111,46 @@ def _edited(cur: sqlite3.Cursor, position: int, event: Any) -> None:
 
 
 @_on("CurrentMarked")
-def _current_marked(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def _current_marked(cur: Any, position: int, event: Any) -> None:
     _set_current(cur, event, event.name)
 
 
 @_on("HoldPlaced")
-def _hold_placed(cur: sqlite3.Cursor, position: int, event: Any) -> None:
-    cur.execute("UPDATE view_snapshots SET record=json_set(record, '$.holds', json_insert("
-                "COALESCE(json_extract(record, '$.holds'), json('[]')), '$[#]', ?)) "
-                "WHERE domain_id=? AND name=?", (event.tag, _domain_id(event), event.name))
+def _hold_placed(cur: Any, position: int, event: Any) -> None:
+    _set_holds(cur, _domain_id(event), event.name, lambda holds: [*holds, event.tag])
 
 
 @_on("HoldReleased")
-def _hold_released(cur: sqlite3.Cursor, position: int, event: Any) -> None:
-    row = cur.execute("SELECT json_extract(record, '$.holds') FROM view_snapshots "
-                      "WHERE domain_id=? AND name=?", (_domain_id(event), event.name)).fetchone()
-    holds = [t for t in json.loads(row[0] or "[]") if t != event.tag] if row else []
-    cur.execute("UPDATE view_snapshots SET record=json_set(record, '$.holds', json(?)) "
-                "WHERE domain_id=? AND name=?", (json.dumps(holds), _domain_id(event), event.name))
+def _hold_released(cur: Any, position: int, event: Any) -> None:
+    _set_holds(cur, _domain_id(event), event.name,
+               lambda holds: [t for t in holds if t != event.tag])
 
 
 @_on("SnapshotDisksRemoved")
-def _disks_removed(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def _disks_removed(cur: Any, position: int, event: Any) -> None:
     cur.execute("UPDATE view_snapshots SET complete=0 WHERE domain_id=? AND name=?",
                 (_domain_id(event), event.name))
 
 
-def _set_current(cur: sqlite3.Cursor, event: Any, name: str | None) -> None:
+def _holds(cur: Any, domain_id: str, name: str) -> list[Any] | None:
+    """The holds kept in a snapshot's record (``None``: no such snapshot or none kept)."""
+    row = cur.execute("SELECT record FROM view_snapshots WHERE domain_id=? AND name=?",
+                      (domain_id, name)).fetchone()
+    return json.loads(row[0]).get("holds") if row else None
+
+
+def _set_holds(cur: Any, domain_id: str, name: str,
+               change: Callable[[list[Any]], list[Any]]) -> None:
+    """Rewrite a snapshot's holds in its record (no row: nothing to do)."""
+    row = cur.execute("SELECT record FROM view_snapshots WHERE domain_id=? AND name=?",
+                      (domain_id, name)).fetchone()
+    if row is None:
+        return
+    record = json.loads(row[0])
+    record["holds"] = change(list(record.get("holds") or []))
+    cur.execute("UPDATE view_snapshots SET record=? WHERE domain_id=? AND name=?",
+                (json.dumps(record), domain_id, name))
+
+
+def _set_current(cur: Any, event: Any, name: str | None) -> None:
     cur.execute("UPDATE view_domains SET current=? WHERE domain_id=?", (name, _domain_id(event)))

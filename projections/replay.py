@@ -51,7 +51,7 @@ class PastState:
         self.tables.db.close()
 
 
-def replay_domain(app: LedgerApp, db: sqlite3.Connection, domain_id: str, position: int,
+def replay_domain(app: LedgerApp, db: Any, domain_id: str, position: int,
                   use_checkpoints: bool = True) -> PastState:
     """The state of ``domain_id`` after the event at log ``position``."""
     past = PastState(domain_id, position, open_memory_tables())
@@ -68,7 +68,7 @@ def replay_domain(app: LedgerApp, db: sqlite3.Connection, domain_id: str, positi
     return past
 
 
-def _start_from_checkpoint(db: sqlite3.Connection, cur: sqlite3.Cursor, past: PastState) -> None:
+def _start_from_checkpoint(db: Any, cur: Any, past: PastState) -> None:
     checkpoint = checkpoints.latest(db, past.domain_id, past.position)
     if checkpoint is None:
         return
@@ -81,7 +81,7 @@ def _start_from_checkpoint(db: sqlite3.Connection, cur: sqlite3.Cursor, past: Pa
     past.checkpoint = checkpoint.position
 
 
-def position_as_of_log(app: LedgerApp, db: sqlite3.Connection, when: float) -> int:
+def position_as_of_log(app: LedgerApp, db: Any, when: float) -> int:
     """``timeline.position_as_of`` computed from the log alone (a full scan)."""
     high_water = float("-inf")
     last = 0
@@ -94,7 +94,7 @@ def position_as_of_log(app: LedgerApp, db: sqlite3.Connection, when: float) -> i
     return last
 
 
-def recheck_checkpoints(app: LedgerApp, db: sqlite3.Connection) -> list[str]:
+def recheck_checkpoints(app: LedgerApp, db: Any) -> list[str]:
     """Derive every checkpoint again from the log and compare (``verify --deep``)."""
     problems: list[str] = []
     by_domain: dict[str, dict[int, checkpoints.Checkpoint]] = {}

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from projections.snapshot_filters import kind_of_state
 from projections.trees import child_names, descendants
 
 
-def _actor_at(db: sqlite3.Connection, position: int) -> dict[str, Any] | None:
+def _actor_at(db: Any, position: int) -> dict[str, Any] | None:
     """Who wrote the event at ``position`` (the time index keeps each event's actor)."""
     row = db.execute(
-        "SELECT a.user, a.sudo_user, a.uid, a.host, t.high_water FROM view_timeline t "
+        "SELECT a.\"user\", a.sudo_user, a.uid, a.host, t.high_water FROM view_timeline t "
         "JOIN view_actors a ON a.id = t.actor WHERE t.position=?", (position,)).fetchone()
     if row is None:
         return None
     return {"user": row[0], "sudo_user": row[1], "uid": row[2], "host": row[3]}
 
 
-def snapshot_info(db: sqlite3.Connection, domain_id: str, name: str) -> dict[str, Any] | None:
+def snapshot_info(db: Any, domain_id: str, name: str) -> dict[str, Any] | None:
     """Name, parent, children, descendants, type, state, disks, memory, who and when."""
     row = db.execute("SELECT * FROM view_snapshots WHERE domain_id=? AND name=?",
                      (domain_id, name)).fetchone()
@@ -51,16 +50,21 @@ def snapshot_info(db: sqlite3.Connection, domain_id: str, name: str) -> dict[str
     }
 
 
-def domains_overview(db: sqlite3.Connection) -> list[dict[str, Any]]:
+def _number(value: Any) -> int | float:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def domains_overview(db: Any) -> list[dict[str, Any]]:
     """Every domain: snapshots, current, last operation (when, who, host), memory held,
     operation in flight."""
     out = []
     for d in db.execute("SELECT * FROM view_domains ORDER BY name").fetchall():
         domain_id = d["domain_id"]
-        count, memory = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN disk_only = 0 THEN "
-            "json_extract(record, '$.memory_size') END), 0) "   # parse only those with memory
-            "FROM view_snapshots WHERE domain_id=?", (domain_id,)).fetchone()
+        count = db.execute("SELECT COUNT(*) FROM view_snapshots WHERE domain_id=?",
+                           (domain_id,)).fetchone()[0]
+        memory = sum(_number(json.loads(r[0]).get("memory_size")) for r in db.execute(
+            "SELECT record FROM view_snapshots WHERE domain_id=? AND disk_only = 0",
+            (domain_id,)))   # parse only the records of snapshots with memory
         last = db.execute(
             "SELECT t.position, t.high_water FROM view_timeline t JOIN view_timeline_domains "
             "td ON td.id = t.domain WHERE td.domain_id=? ORDER BY t.position DESC LIMIT 1",

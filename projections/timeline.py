@@ -17,7 +17,6 @@ before that later stamp was taken, which is after T. Every time filter (history
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,13 +31,13 @@ CREATE TABLE IF NOT EXISTS view_timeline_domains (
 CREATE TABLE IF NOT EXISTS view_operations (
     id INTEGER PRIMARY KEY, operation_id TEXT NOT NULL UNIQUE, kind TEXT);
 CREATE TABLE IF NOT EXISTS view_actors (
-    id INTEGER PRIMARY KEY, user TEXT, sudo_user TEXT, uid INTEGER, host TEXT);
-CREATE INDEX IF NOT EXISTS view_actors_who ON view_actors(user, sudo_user, uid, host);
+    id INTEGER PRIMARY KEY, "user" TEXT, sudo_user TEXT, uid INTEGER, host TEXT);
+CREATE INDEX IF NOT EXISTS view_actors_who ON view_actors("user", sudo_user, uid, host);
 """
 TABLES = ("view_timeline", "view_timeline_domains", "view_operations", "view_actors")
 
 
-def record(cur: sqlite3.Cursor, position: int, event: Any) -> None:
+def record(cur: Any, position: int, event: Any) -> None:
     """Index one event (called for every event, in the projection's transaction)."""
     fields = vars(event)
     stamp = event.timestamp.timestamp()
@@ -57,14 +56,15 @@ def record(cur: sqlite3.Cursor, position: int, event: Any) -> None:
                     "AND position < ?", (operation, domain, position))
 
 
-def _intern(cur: sqlite3.Cursor, table: str, column: str, value: str) -> int:
+def _intern(cur: Any, table: str, column: str, value: str) -> int:
     row = cur.execute(f"SELECT id FROM {table} WHERE {column}=?", (value,)).fetchone()
     if row:
         return int(row[0])
-    return int(cur.execute(f"INSERT INTO {table}({column}) VALUES (?)", (value,)).lastrowid)
+    return int(cur.execute(f"INSERT INTO {table}({column}) VALUES (?) RETURNING id",
+                           (value,)).fetchone()[0])
 
 
-def _operation(cur: sqlite3.Cursor, operation_id: Any, kind: Any) -> int | None:
+def _operation(cur: Any, operation_id: Any, kind: Any) -> int | None:
     if not isinstance(operation_id, str):
         return None
     op = _intern(cur, "view_operations", "operation_id", operation_id)
@@ -73,18 +73,19 @@ def _operation(cur: sqlite3.Cursor, operation_id: Any, kind: Any) -> int | None:
     return op
 
 
-def _actor(cur: sqlite3.Cursor, actor: Any) -> int | None:
+def _actor(cur: Any, actor: Any) -> int | None:
     if not isinstance(actor, dict):
         return None
     key = (_text(actor.get("user")), _text(actor.get("sudo_user")),
            actor.get("uid") if isinstance(actor.get("uid"), int) else None,
            _text(actor.get("host")))
-    row = cur.execute("SELECT id FROM view_actors WHERE user IS ? AND sudo_user IS ? AND "
-                      "uid IS ? AND host IS ?", key).fetchone()
+    row = cur.execute("SELECT id FROM view_actors WHERE \"user\" IS NOT DISTINCT FROM ? AND "
+                      "sudo_user IS NOT DISTINCT FROM ? AND uid IS NOT DISTINCT FROM ? AND "
+                      "host IS NOT DISTINCT FROM ?", key).fetchone()
     if row:
         return int(row[0])
-    return int(cur.execute("INSERT INTO view_actors(user, sudo_user, uid, host) "
-                           "VALUES (?, ?, ?, ?)", key).lastrowid)
+    return int(cur.execute("INSERT INTO view_actors(\"user\", sudo_user, uid, host) "
+                           "VALUES (?, ?, ?, ?) RETURNING id", key).fetchone()[0])
 
 
 def _text(value: Any) -> str | None:
@@ -94,32 +95,32 @@ def _text(value: Any) -> str | None:
 # ---- queries -----------------------------------------------------------------------
 
 
-def position_as_of(db: sqlite3.Connection, when: float) -> int:
+def position_as_of(db: Any, when: float) -> int:
     """The last position of the longest log prefix whose high-water time is <= ``when``."""
     row = db.execute("SELECT position FROM view_timeline WHERE high_water <= ? "
                      "ORDER BY high_water DESC, position DESC LIMIT 1", (when,)).fetchone()
     return int(row[0]) if row else 0
 
 
-def first_position_since(db: sqlite3.Connection, when: float) -> int | None:
+def first_position_since(db: Any, when: float) -> int | None:
     """The first position whose high-water time is >= ``when`` (None: nothing since)."""
     row = db.execute("SELECT position FROM view_timeline WHERE high_water >= ? "
                      "ORDER BY high_water, position LIMIT 1", (when,)).fetchone()
     return int(row[0]) if row else None
 
 
-def high_water_at(db: sqlite3.Connection, position: int) -> float | None:
+def high_water_at(db: Any, position: int) -> float | None:
     row = db.execute("SELECT high_water FROM view_timeline WHERE position=?",
                      (position,)).fetchone()
     return float(row[0]) if row else None
 
 
-def last_position(db: sqlite3.Connection) -> int:
+def last_position(db: Any) -> int:
     row = db.execute("SELECT MAX(position) FROM view_timeline").fetchone()
     return int(row[0] or 0)
 
 
-def position_range(db: sqlite3.Connection, since: float | None, until: float | None
+def position_range(db: Any, since: float | None, until: float | None
                    ) -> tuple[int, int]:
     """``(first, last)`` positions selected by a time range (first > last: none)."""
     last = last_position(db) if until is None else position_as_of(db, until)
@@ -130,7 +131,7 @@ def position_range(db: sqlite3.Connection, since: float | None, until: float | N
 
 
 def select_positions(
-    db: sqlite3.Connection, since: float | None = None, until: float | None = None,
+    db: Any, since: float | None = None, until: float | None = None,
     domain_id: str | None = None, actor: str | None = None, kind: str | None = None,
 ) -> list[int]:
     """Positions of the events matching every filter given, in commit order.
@@ -151,14 +152,14 @@ def select_positions(
         where.append("t.operation IN (SELECT id FROM view_operations WHERE kind=?)")
         params.append(kind)
     if actor is not None:
-        where.append("t.actor IN (SELECT id FROM view_actors WHERE user=? OR sudo_user=?"
+        where.append("t.actor IN (SELECT id FROM view_actors WHERE \"user\"=? OR sudo_user=?"
                      + (" OR uid=?" if actor.isdigit() else "") + ")")
         params += [actor, actor] + ([int(actor)] if actor.isdigit() else [])
     sql.append("WHERE " + " AND ".join(where) + " ORDER BY t.position")
     return [int(r[0]) for r in db.execute(" ".join(sql), params)]
 
 
-def operations_at(db: sqlite3.Connection, positions: list[int]
+def operations_at(db: Any, positions: list[int]
                   ) -> dict[int, tuple[str | None, str | None]]:
     """``position -> (operation id, operation kind)`` of the events at ``positions``
     (a domain's Registered event belongs to the operation saved with it)."""
@@ -173,7 +174,7 @@ def operations_at(db: sqlite3.Connection, positions: list[int]
     return out
 
 
-def iter_operations(db: sqlite3.Connection, first: int, last: int
+def iter_operations(db: Any, first: int, last: int
                     ) -> Iterator[tuple[int, str | None, str | None]]:
     """``(position, operation id, operation kind)`` for positions ``first..last``, in order."""
     yield from db.execute(

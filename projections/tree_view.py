@@ -1,4 +1,5 @@
-"""The snapshot-tree read model: SQLite tables beside the event log, with tracking.
+"""The snapshot-tree read model: tables beside the event log (SQLite or PostgreSQL,
+through ``ledger.storage``), with tracking.
 
 Rows and the tracking position are written in one transaction (``BEGIN IMMEDIATE``),
 so each event is applied exactly once even when several processes catch up at once.
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ledger.app import LedgerApp
+from ledger.storage.port import open_db
 from projections import checkpoints, timeline
 from projections.projector import apply_event
 
@@ -98,6 +100,22 @@ class TreeTables:
         }
 
 
+def create_schema(db: Any) -> None:
+    """The view's tables, unless they exist (PostgreSQL: under the write lock, as two
+    processes creating them at once would collide in its catalog)."""
+    if getattr(db, "dense", True):
+        db.executescript(SCHEMA)
+    elif not db.table_exists("view_checkpoints"):
+        cur = db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            db.executescript(SCHEMA)
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+
 def open_memory_tables() -> TreeTables:
     """Empty tree tables in memory, with the view's schema."""
     db = sqlite3.connect(":memory:", isolation_level=None)
@@ -111,9 +129,9 @@ class TreeView(TreeTables):
 
     def __init__(self, app: LedgerApp, lock_timeout: float = 30.0,
                  checkpoint_every: int = checkpoints.EVERY) -> None:
-        db = sqlite3.connect(app.location, timeout=lock_timeout, isolation_level=None)
+        db = open_db(app.location, timeout=lock_timeout)
         db.row_factory = sqlite3.Row
-        db.executescript(SCHEMA)
+        create_schema(db)
         super().__init__(db)
         self.app = app
         self.checkpoint_every = checkpoint_every
@@ -188,6 +206,9 @@ class TreeView(TreeTables):
         """Drop the view and project the whole log again; returns the event count."""
         self._checked_index = True
         with self._write() as cur:
-            for table in VIEW_TABLES:
-                cur.execute(f"DELETE FROM {table}")
+            if getattr(self.db, "dense", True):
+                for table in VIEW_TABLES:
+                    cur.execute(f"DELETE FROM {table}")
+            else:  # PostgreSQL: identities start again from 1, as SQLite's rowids do
+                cur.execute(f"TRUNCATE {', '.join(VIEW_TABLES)} RESTART IDENTITY")
         return self.catch_up(until)

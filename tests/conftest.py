@@ -17,6 +17,7 @@ import pytest
 
 from commands.bootstrap import Services, open_services
 from commands.config.settings import Settings
+from tests.pg_cluster import PgCluster, pg_bin
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -112,9 +113,28 @@ def mounted_tmpfs(mount: Path, size: str) -> Iterator[Path]:
 CLI_TIER = ("integration", "e2e")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--ledger-backend", choices=("sqlite", "postgresql"), default=None,
+                     help="where the tests' ledgers live (default: XLSNAP_TEST_LEDGER, "
+                          "else sqlite); postgresql starts a throw-away cluster")
+
+
+def ledger_backend(config: pytest.Config) -> str:
+    """``sqlite`` or ``postgresql``: the option, else ``XLSNAP_TEST_LEDGER``."""
+    return config.getoption("--ledger-backend") or os.environ.get(
+        "XLSNAP_TEST_LEDGER", "sqlite")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the tests of the ``cli`` tier (by folder), so tiers can be selected."""
+    """Mark the tests of the ``cli`` tier (by folder), so tiers can be selected; on
+    PostgreSQL, skip the tests that open a SQLite ledger file themselves."""
+    postgres = ledger_backend(config) == "postgresql"
     for item in items:
+        if postgres and item.get_closest_marker("sqlite_only"):
+            item.add_marker(pytest.mark.skip(
+                reason="reads or alters the SQLite ledger file itself"))
+        if not postgres and item.get_closest_marker("postgresql_only"):
+            item.add_marker(pytest.mark.skip(reason="runs with --ledger-backend=postgresql"))
         parts = Path(str(item.fspath)).relative_to(REPO).parts
         if len(parts) > 1 and parts[0] == "tests" and parts[1] in CLI_TIER:
             item.add_marker(pytest.mark.cli)
@@ -130,6 +150,8 @@ class Scratch:
     home: Path
     uuid: str = "6a1c2f0e-8f7b-4a53-9a0e-2b1d3c4e5f60"
     name: str = "web"
+    #: A PostgreSQL ledger's URL when the suite runs on PostgreSQL (else the home's file).
+    ledger_url: str | None = None
 
     @property
     def disk_a(self) -> Path:
@@ -151,12 +173,20 @@ class Scratch:
     def ledger(self) -> Path:
         return self.home / "ledger.sqlite"
 
+    @property
+    def location(self) -> str:
+        """The ledger as ``--ledger`` takes it: the URL on PostgreSQL, else the file."""
+        return self.ledger_url or str(self.ledger)
+
     def env(self) -> dict[str, str]:
-        return {**os.environ, "XLSNAP_HOME": str(self.home),
-                "XLSNAP_CONFIG_DIR": str(self.config_dir)}
+        env = {**os.environ, "XLSNAP_HOME": str(self.home),
+               "XLSNAP_CONFIG_DIR": str(self.config_dir)}
+        if self.ledger_url:
+            env["XLSNAP_LEDGER"] = self.ledger_url
+        return env
 
     def settings(self) -> Settings:
-        return Settings.resolve(str(self.home), None, str(self.config_dir))
+        return Settings.resolve(str(self.home), self.ledger_url, str(self.config_dir))
 
     def services(self) -> Services:
         return open_services(self.settings())
@@ -177,12 +207,52 @@ class Scratch:
         return sorted(p.name for p in self.domain_dir.iterdir())
 
 
+@pytest.fixture(scope="session")
+def pg_cluster(request: pytest.FixtureRequest) -> Iterator[PgCluster]:
+    """A throw-away PostgreSQL cluster for the session (skips if PostgreSQL is missing)."""
+    bin_dir = pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    cluster = PgCluster(bin_dir)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
 @pytest.fixture
-def scratch(tmp_path: Path) -> Scratch:
+def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    name = pg_cluster.new_database()
+    yield pg_cluster.url(name)
+    try:
+        pg_cluster.start_if_stopped()
+        pg_cluster.drop_database(name)
+    except Exception:  # noqa: BLE001 - the cluster goes at the end of the session anyway
+        pass
+
+
+@pytest.fixture
+def ledger_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's ledger lives: a fresh PostgreSQL database's URL when the suite
+    runs on PostgreSQL, else a SQLite file in ``tmp_path``."""
+    if ledger_backend(request.config) == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return str(tmp_path / "ledger.sqlite")
+
+
+@pytest.fixture
+def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> Scratch:
     """A fresh scratch domain with two empty 16 MiB qcow2 disks."""
     if shutil.which("qemu-img") is None:
         pytest.skip("qemu-img is not installed")
     s = Scratch(tmp_path, tmp_path / "xen", tmp_path / "images", tmp_path / "state")
+    if ledger_backend(request.config) == "postgresql":
+        s.ledger_url = str(request.getfixturevalue("pg_url"))
+        # Processes a test starts itself (and Settings.resolve in-process) find it too.
+        request.getfixturevalue("monkeypatch").setenv("XLSNAP_LEDGER", s.ledger_url)
     s.config_dir.mkdir()
     s.images.mkdir()
     for disk in (s.disk_a, s.disk_b):

@@ -16,7 +16,9 @@ import typer
 from commands.drivers.process import DriverError
 from commands.errors import XlsnapError
 from commands.config.settings import TOOLSTACKS, Settings
-from ledger.errors import InvalidRequest, LedgerUnavailable, OperationInFlight
+from ledger.errors import (
+    InvalidRequest, LedgerTooNew, LedgerUnavailable, LedgerUnreachable, OperationInFlight,
+)
 
 if TYPE_CHECKING:
     from commands.bootstrap import Services
@@ -42,7 +44,8 @@ def global_options(
              "$XDG_STATE_HOME/xlsnap].")] = None,
     ledger: Annotated[str | None, typer.Option(
         "--ledger", envvar="XLSNAP_LEDGER", show_envvar=True,
-        help="Ledger database file [default: HOME/ledger.sqlite].")] = None,
+        help="Ledger database file, or a postgresql:// URL "
+             "[default: HOME/ledger.sqlite].")] = None,
     config_dir: Annotated[str | None, typer.Option(
         "--config-dir", envvar="XLSNAP_CONFIG_DIR", show_envvar=True,
         help="Folder of domain configs, DOMAIN.cfg in xl.cfg syntax [default: /etc/xen].")] = None,
@@ -95,7 +98,7 @@ SUBCOMMANDS = {
     "snapshot-current": "snapshot_current_cmd", "domains": "domains_cmd",
     "snapshot-hold": "snapshot_hold_cmd", "snapshot-release": "snapshot_release_cmd",
     "snapshot-holds": "snapshot_holds_cmd", "wrap": "wrap_cmd", "prune": "prune_cmd",
-    "snapshot-edit": "snapshot_edit_cmd",
+    "snapshot-edit": "snapshot_edit_cmd", "ledger": "ledger_cmd",
 }
 
 #: The global options that take a value (``_invoked`` skips it); the others are flags.
@@ -211,6 +214,10 @@ def exit_code(exc: BaseException) -> int:
     if isinstance(exc, XlsnapError):
         return exc.exit_code
     if isinstance(exc, OperationInFlight):
+        return 3
+    if isinstance(exc, LedgerUnreachable):
+        return 1
+    if isinstance(exc, LedgerTooNew):
         return 3
     if isinstance(exc, (InvalidRequest, LedgerUnavailable)):
         return 2

@@ -4,6 +4,7 @@
 # of every command at each start-up.
 
 import json
+from itertools import islice
 from typing import Annotated, Any
 
 import typer
@@ -76,13 +77,13 @@ def _creation_position(svc: Services, domain_id: str, name: str) -> int | None:
 
 def _proof(db: Any, position: int, older: Any) -> dict[str, Any]:
     from ledger.proofs import ProofError, make_inclusion_proof
-    from ledger.tree_heads import HeadFormatError, cached_leaves, last_head
+    from ledger.tree_heads import HeadFormatError, cached_leaves, last_head, leaf_index
 
     try:
         found = last_head(db)
     except HeadFormatError as exc:
         raise VerificationFailed(f"recorded heads are malformed: {exc}") from None
-    if found is None or found[0].tree_size < position:
+    if found is None or leaf_index(db, position) >= found[0].tree_size:
         raise UsageError(f"the event at position {position} is not sealed yet: run "
                          "'xlsnap seal' first")
     head = found[0]
@@ -98,7 +99,7 @@ def _proof(db: Any, position: int, older: Any) -> dict[str, Any]:
 
 def _leaves_from_log(db: Any, size: int) -> list[bytes]:
     try:
-        return [row_leaf(*raw[1:]) for raw in iter_rows(db, 1, size)]
+        return [row_leaf(*raw[1:]) for raw in islice(iter_rows(db), size)]
     except MalformedRow as exc:
         raise VerificationFailed(f"the log holds a malformed event: {exc}") from None
 

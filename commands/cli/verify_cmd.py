@@ -62,6 +62,7 @@ def verify(
 def _verify_ledger(ctx: typer.Context, external: "list[tuple[str, TreeHead]]",
                    trusted: bytes | None, deep: bool) -> "Report":
     from commands.handlers.integrity_keys import local_public_key
+    from ledger.storage.location import is_postgres
     from ledger.tree_heads import HeadFormatError
     from ledger.verification import Problem, verify_ledger
     from projections import checkpoints
@@ -69,7 +70,7 @@ def _verify_ledger(ctx: typer.Context, external: "list[tuple[str, TreeHead]]",
 
     svc = services(ctx, read_only=True)
     location = svc.settings.ledger
-    if not os.path.exists(location):
+    if not is_postgres(location) and not os.path.exists(location):
         raise UsageError(f"no ledger at {location}")
     try:
         report = verify_ledger(location, external, trusted,
@@ -104,7 +105,8 @@ def _verify_export(path: str, external: "list[tuple[str, TreeHead]]",
     try:
         rows = reader.rows(mapper=export_mapper())
         report = verify_log(rows, reader.heads(), external, trusted, start=reader.first,
-                            frontier=reader.frontier(), complete=reader.complete())
+                            frontier=reader.frontier(), complete=reader.complete(),
+                            dense=reader.dense())
     except (ExportError, HeadFormatError, ValueError, msgpack.UnpackException) as exc:
         raise VerificationFailed(f"export verification failed: {exc}") from None
     finally:

@@ -25,6 +25,7 @@ from commands.engine.resume_guard import run_guarded
 from commands.handlers.messages import RevertSnapshot
 from commands.handlers.operation_flow import carry_out
 from commands.bootstrap import Services
+from commands.state.memory_host import elsewhere_message
 from commands.toolstacks.base import RUNNING_STATES, Live, LiveDisk, Target
 from commands.toolstacks.qemu_argv import restart_argv
 from commands.toolstacks.select import rules_of
@@ -55,7 +56,7 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
         raise UsageError(f"snapshot {cmd.name!r} holds memory saved through {taken_by}, but "
                          f"domain {domain.name!r} now runs under {live.toolstack}")
     after = cmd.state or ("running" if record.get("state") in RUNNING_STATES else "paused")
-    checked = check_memory_image(cmd.name, record, cmd.force)
+    checked = check_memory_image(cmd.name, record, cmd.force, entry.get("taken_on"))
     operation_id = str(uuid.uuid4())
     safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
     safety_file = str(svc.settings.domain_dir(domain.uuid) / f".{safety}.save")
@@ -102,7 +103,8 @@ def _revert_stopped_xen(cmd: RevertSnapshot, svc: Services, target: Target,
     record: Record = ledger.entry(cmd.name)["record"]
     domain = target.domain
     after = cmd.state or ("running" if record.get("state") in RUNNING_STATES else "paused")
-    checked = check_memory_image(cmd.name, record, cmd.force)
+    checked = check_memory_image(cmd.name, record, cmd.force,
+                                 ledger.entry(cmd.name).get("taken_on"))
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "revert")
     operation_id = str(uuid.uuid4())
     safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
@@ -115,13 +117,15 @@ def _revert_stopped_xen(cmd: RevertSnapshot, svc: Services, target: Target,
     return op.warnings
 
 
-def check_memory_image(name: str, record: Record, force: bool) -> dict[str, Any]:
-    """Compare the memory image with the ledger's sha256; exit 3 on a mismatch unless forced."""
+def check_memory_image(name: str, record: Record, force: bool,
+                       taken_on: str | None = None) -> dict[str, Any]:
+    """Compare the memory image with the ledger's sha256; exit 3 on a mismatch unless forced.
+    An image this host cannot read is refused naming the host that saved it (``taken_on``)."""
     path, expected = record.get("memory_file"), record.get("memory_sha256")
     if not path:
         return {}
-    if not os.path.isfile(path):
-        raise RecordMismatch(f"memory image {path} of snapshot {name!r} is missing")
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise RecordMismatch(elsewhere_message(path, name, taken_on))
     found = sha256_file(path)
     if found == expected:
         return {"memory_sha256_checked": found}

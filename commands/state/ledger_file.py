@@ -17,9 +17,11 @@ import uuid
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from commands.errors import LedgerBlocked, UsageError
+from commands.errors import LedgerBlocked, OperationFailed, UsageError
 from commands.config.settings import Settings
+from ledger.storage.location import shown
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: The library's event table; every xlsnap ledger has it, from its first open.
@@ -94,6 +96,30 @@ def check_is_ledger(location: str) -> None:
     if tables and EVENT_TABLE not in tables:
         raise NotALedger(f"not an xlsnap ledger: {location} (an SQLite database without "
                          f"xlsnap's {EVENT_TABLE!r} table)")
+
+
+def open_shared(location: str, settings: Settings, read_only: bool) -> tuple[Any, Any]:
+    """The app and view of a PostgreSQL ledger (the home folder is still ours to check)."""
+    from commands.state.private_folders import check_private_dir, private_dir
+    from ledger.app import LedgerApp
+    from ledger.errors import LedgerTooNew, LedgerUnavailable, LedgerUnreachable
+    from projections.tree_view import TreeView
+
+    if not read_only:
+        private_dir(settings.home, "home folder")
+    elif os.path.lexists(settings.home):
+        check_private_dir(settings.home, "home folder")
+    try:
+        app = LedgerApp(location)
+        return app, TreeView(app)
+    except LedgerUnreachable as exc:
+        raise OperationFailed(str(exc)) from None
+    except LedgerTooNew as exc:
+        raise LedgerBlocked(str(exc)) from None
+    except LedgerUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise LedgerBlocked(f"cannot read ledger {shown(location)}: {exc}") from None
 
 
 def check_not_missing(settings: Settings) -> None:

@@ -118,6 +118,7 @@ def _killed_create(scratch: Scratch) -> None:
     proc.communicate(timeout=30)
 
 
+@pytest.mark.sqlite_only
 def test_an_operation_recorded_without_owner_still_loads_and_recovers(scratch: Scratch,
                                                                        xlsnap) -> None:
     _killed_create(scratch)
@@ -129,6 +130,7 @@ def test_an_operation_recorded_without_owner_still_loads_and_recovers(scratch: S
     assert tags(scratch.disk_a) == [] and tags(scratch.disk_b) == []
 
 
+@pytest.mark.sqlite_only
 def test_an_owner_on_another_host_needs_force_which_is_recorded(scratch: Scratch,
                                                                  xlsnap) -> None:
     _killed_create(scratch)

@@ -43,6 +43,7 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+@pytest.mark.sqlite_only
 def test_ledger_disk_full_mid_create_is_undone_and_left_to_recover(
         scratch: Scratch, small_fs: Path) -> None:
     env = {**scratch.env(), "XLSNAP_LEDGER": str(small_fs / "ledger.sqlite")}

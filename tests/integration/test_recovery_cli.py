@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import subprocess
@@ -141,6 +143,7 @@ def test_metadata_is_never_written_through_a_planted_symlink(scratch: Scratch, x
     assert victim.read_text() == "keep me" and tags(scratch.disk_a) == []
 
 
+@pytest.mark.sqlite_only
 def test_state_folders_are_private(scratch: Scratch, xlsnap) -> None:
     assert xlsnap("snapshot-create", "-n", "s1", "web").code == 0
     assert scratch.home.stat().st_mode & 0o777 == 0o700

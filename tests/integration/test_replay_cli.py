@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from ledger.app import LedgerApp
@@ -12,6 +14,7 @@ from tests.conftest import Scratch
 from tests.scenario import play
 
 
+@pytest.mark.sqlite_only
 def test_replay_at_every_position_equals_the_projection_caught_up_to_it(
         scratch: Scratch, xlsnap, tmp_path) -> None:
     play(xlsnap)

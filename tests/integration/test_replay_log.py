@@ -72,6 +72,7 @@ def test_replay_at_every_position_equals_the_incremental_projection(ops) -> None
         assert_replay_matches_projection(ledger, every=3)
 
 
+@pytest.mark.sqlite_only
 def test_replay_needs_no_projection_tables(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.sqlite"
     builder = build_busy_ledger(ledger, operations=30)

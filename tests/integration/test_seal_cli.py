@@ -44,6 +44,7 @@ def test_verify_refuses_a_ledger_never_sealed(scratch: Scratch, xlsnap) -> None:
     assert empty.code == 2 and "nothing to seal" in empty.err
 
 
+@pytest.mark.sqlite_only
 def test_verify_names_the_first_bad_position_and_seal_refuses_to_cover_it(
         scratch: Scratch, xlsnap) -> None:
     assert xlsnap("snapshot-create", "-n", "s1", "web").code == 0

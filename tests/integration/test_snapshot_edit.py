@@ -85,6 +85,7 @@ def test_a_killed_rename_is_recovered_with_every_byte(three: Scratch, xlsnap: Xl
     contents_hold(three, xlsnap, {first: 1, "s2": 2})
 
 
+@pytest.mark.sqlite_only
 def test_renames_that_cannot_be_are_refused_with_nothing_changed(three: Scratch,
                                                                  xlsnap: Xlsnap) -> None:
     before = event_count(three.ledger)

@@ -7,6 +7,8 @@ ledger file back.
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import sqlite3
 import stat
@@ -36,6 +38,7 @@ def one_error_line(run, code: int, *fragments: str) -> str:
 # ---- item 3: an existing folder keeps its mode -----------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_an_existing_home_keeps_its_mode_on_read_only_and_writing_commands(
         scratch: Scratch, xlsnap) -> None:
     scratch.home.mkdir()
@@ -112,6 +115,7 @@ def test_a_folder_above_the_home_that_others_may_write_is_refused_unless_sticky(
 # ---- item 23: a query never creates the ledger -----------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_read_only_commands_create_neither_home_nor_ledger(scratch: Scratch, xlsnap) -> None:
     one_error_line(xlsnap("snapshot-list", "nosuch"), 2, "unknown domain 'nosuch'")
     for argv in (["snapshot-list", "web"], ["history"], ["check", "web"]):
@@ -130,6 +134,7 @@ def test_read_only_commands_create_neither_home_nor_ledger(scratch: Scratch, xls
 # ---- item 27: not a ledger, or a ledger gone -------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_a_foreign_sqlite_file_is_not_an_xlsnap_ledger_and_is_left_untouched(
         scratch: Scratch, xlsnap) -> None:
     scratch.home.mkdir(mode=0o700)
@@ -144,6 +149,7 @@ def test_a_foreign_sqlite_file_is_not_an_xlsnap_ledger_and_is_left_untouched(
     assert scratch.ledger.read_bytes() == before and tags(scratch.disk_a) == []
 
 
+@pytest.mark.sqlite_only
 def test_a_file_that_is_not_sqlite_is_not_an_xlsnap_ledger(scratch: Scratch, xlsnap) -> None:
     scratch.home.mkdir(mode=0o700)
     scratch.ledger.write_text("hello\n" * 200)
@@ -153,6 +159,7 @@ def test_a_file_that_is_not_sqlite_is_not_an_xlsnap_ledger(scratch: Scratch, xls
     assert scratch.ledger.read_text() == "hello\n" * 200
 
 
+@pytest.mark.sqlite_only
 def test_a_deleted_ledger_is_named_missing_and_only_started_again_on_request(
         scratch: Scratch, xlsnap) -> None:
     write_pattern(scratch.disk_a, 0xAA)

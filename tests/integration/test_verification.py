@@ -39,6 +39,7 @@ def test_a_sealed_ledger_verifies(sealed: tuple[Path, Path, int]) -> None:
     assert report.size == size and [c.status for c in report.checks] == ["ok", "ok"]
 
 
+@pytest.mark.sqlite_only
 def test_each_seal_extends_the_previous_tree(sealed: tuple[Path, Path, int]) -> None:
     ledger, _, _ = sealed
     db = sqlite3.connect(ledger)
@@ -114,6 +115,7 @@ def test_a_log_and_cache_altered_together_still_fail_with_a_range(
     assert not report.ok and "was altered" in report.headline()
 
 
+@pytest.mark.sqlite_only
 def test_a_replaced_key_is_caught_by_a_head_kept_elsewhere(sealed: tuple[Path, Path, int]
                                                           ) -> None:
     ledger, key_path, _ = sealed
@@ -129,6 +131,7 @@ def test_a_replaced_key_is_caught_by_a_head_kept_elsewhere(sealed: tuple[Path, P
     assert "the signing key was replaced" in report.headline()
 
 
+@pytest.mark.sqlite_only
 def test_a_removed_head_is_caught_by_a_head_kept_elsewhere(sealed: tuple[Path, Path, int]
                                                           ) -> None:
     ledger, _, _ = sealed

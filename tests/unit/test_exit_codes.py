@@ -30,6 +30,8 @@ EXPECTED = {
     # ledger/errors.py and the other ledger errors
     "LedgerError": 2, "InvalidRequest": 2, "OperationInFlight": 3, "LedgerUnavailable": 2,
     "SealKeyError": 2, "SealRefused": 2,
+    # a PostgreSQL ledger: server unreachable (nothing changed), schema of a newer xlsnap
+    "LedgerUnreachable": 1, "LedgerTooNew": 3,
     # drivers: a tool failed before anything changed (operations turn these into steps)
     "DriverError": 1, "ToolMissing": 1, "ToolTimeout": 1, "QemuImgError": 1,
     "XlError": 1, "NoHypervisor": 1, "NotPrivileged": 1, "DomainNotFound": 1,

@@ -1,0 +1,1 @@
+"""The storage port: one interface over the ledger's database, SQLite or PostgreSQL."""
