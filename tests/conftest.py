@@ -100,6 +100,29 @@ def mounted_tmpfs(mount: Path, size: str) -> Iterator[Path]:
 CLI_TIER = ("integration", "e2e")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--via-service", action="store_true",
+                     help="Run every CLI process through one xlsnapd (or XLSNAP_TEST_VIA_SERVICE=1).")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def via_service(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With ``--via-service``: one xlsnapd for the session, which every ``python -m commands``
+    reaches through ``XLSNAP_SOCKET`` (the environment the tests copy)."""
+    from tests.service_fixture import start_xlsnapd, via_service_requested
+
+    if not via_service_requested(request.config.getoption("--via-service")):
+        yield
+        return
+    service = start_xlsnapd(dict(os.environ))
+    os.environ["XLSNAP_SOCKET"] = str(service.socket)
+    try:
+        yield
+    finally:
+        del os.environ["XLSNAP_SOCKET"]
+        service.stop()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tests of the ``cli`` tier (by folder), so tiers can be selected."""
     for item in items:

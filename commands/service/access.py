@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from commands.errors import UsageError
 from commands.service.peer import Peer
 from commands.service.policy import COMMAND_RIGHTS, Policy
 
@@ -26,13 +27,13 @@ FILE_PARAMS = {
 ROOT_OPTIONS = ("--home", "--ledger", "--config-dir", "--qmp-dir", "--new-ledger")
 
 
-class Refused(Exception):
+class Refused(UsageError):
     """The caller may not run this command; ``right`` is None for a plain usage refusal."""
 
     def __init__(self, message: str, right: str | None = None, domain: str | None = None,
                  command: str = "") -> None:
         super().__init__(message)
-        self.message, self.right, self.domain, self.command = message, right, domain, command
+        self.right, self.domain, self.command = right, domain, command
 
 
 @dataclass
@@ -111,7 +112,8 @@ def _created_paths(path: str) -> list[str]:
     from commands.config.snapshot_cfg import load_snapshot_cfg
 
     cfg = load_snapshot_cfg(path)
-    return [p for p in (cfg.memory, *(d.overlay for d in cfg.disks)) if p]
+    memory = cfg.memory if cfg.memory not in ("yes", "no") else None
+    return [p for p in (memory, *(d.overlay for d in cfg.disks)) if p]
 
 
 def _under(path: str, folders: list[Path]) -> bool:

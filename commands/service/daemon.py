@@ -10,13 +10,14 @@ import select
 import signal
 import socket
 import sys
+import traceback
 from types import FrameType
 
 from commands.service.peer import peer_of
 from commands.service.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from commands.service.protocol import (SIGINT_BYTE, SIGTERM_BYTE, recv_request, send_exit,
                                        socket_path)
-from commands.service.worker import die_with_parent, finish, run_request
+from commands.service.worker import die_with_parent, finish, log, run_request
 
 _SD_LISTEN_FDS_START = 3
 
@@ -71,6 +72,7 @@ def handle(conn: socket.socket, policy: Policy) -> int:
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException as exc:  # noqa: BLE001 - a bug: say it, like main() does
+            log("".join(traceback.format_exception(exc)))
             print(f"xlsnap: error: internal error in xlsnapd: {type(exc).__name__}: {exc}",
                   file=sys.stderr)
             code = 70

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from commands.errors import UsageError
 from commands.service.peer import Peer
 
 DEFAULT_POLICY = "/etc/xlsnap/policy.toml"
@@ -29,7 +30,7 @@ COMMAND_RIGHTS = {
 _KEYS = {"users", "groups", "domains", "rights", "paths"}
 
 
-class PolicyError(ValueError):
+class PolicyError(UsageError):
     """A malformed policy file: ``file:line: reason``."""
 
 

@@ -86,8 +86,9 @@ def run_request(request: dict[str, Any], fds: list[int], peer: Peer, policy: Pol
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _adopt_fds(fds)
+    env = _environment(request.get("env") or {}, peer)
     os.environ.clear()
-    os.environ.update(_environment(request.get("env") or {}, peer))
+    os.environ.update(env)
     argv = [str(a) for a in request.get("argv") or []]
     sys.argv = ["xlsnap", *argv]
     act_as(peer_actor(peer, request.get("env") or {}, request.get("uid")))
