@@ -19,6 +19,9 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 #: The client as a non-root user runs: the system Python (the venv's lies under /root),
 #: which suffices because the client imports only the standard library.
 SYSTEM_PYTHON = "/usr/bin/python3"
+#: What the client imports (tests/unit/test_service_client.py checks that it is all).
+CLIENT_MODULES = ("commands/__init__.py", "commands/__main__.py", "commands/service/__init__.py",
+                  "commands/service/client.py", "commands/service/protocol.py")
 
 
 @dataclass
@@ -46,6 +49,11 @@ class Xlsnapd:
             return [sys.executable, "-m", "commands", *args]
         return [*as_user, SYSTEM_PYTHON, "-m", "commands", *args]
 
+    def client_cwd(self, as_user: list[str] | None = None) -> Path:
+        """Where the client runs: the repository, or for another user a copy of the client
+        (stdlib-only modules) in the service's world-readable folder."""
+        return REPO if as_user is None else self.folder / "client"
+
     def client_env(self, env: dict[str, str], as_user: list[str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in env.items() if k != "XLSNAP_NO_SERVICE"}
         if as_user is not None:
@@ -55,7 +63,8 @@ class Xlsnapd:
     def run(self, *args: str, env: dict[str, str], as_user: list[str] | None = None
             ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.client_argv(*args, as_user=as_user), capture_output=True,
-                              text=True, env=self.client_env(env, as_user), cwd=REPO,
+                              text=True, env=self.client_env(env, as_user),
+                              cwd=self.client_cwd(as_user),
                               timeout=120)
 
     def reload(self) -> None:
@@ -80,6 +89,9 @@ def start_xlsnapd(env: dict[str, str], policy: str = "") -> Xlsnapd:
     folder = Path(tempfile.mkdtemp(prefix="xlsnapd-", dir="/tmp"))
     folder.chmod(0o755)
     (folder / "policy.toml").write_text(policy)
+    for module in CLIENT_MODULES:
+        (folder / "client" / module).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / module, folder / "client" / module)
     log = (folder / "xlsnapd.log").open("wb")
     env = {k: v for k, v in env.items() if k not in ("XLSNAP_SOCKET", "XLSNAP_NO_SERVICE")}
     proc = subprocess.Popen([sys.executable, "-m", "commands.service", "--foreground",

@@ -15,8 +15,7 @@ from commands.service.policy import Policy
 from ledger.actor import act_as
 
 #: What a non-root caller's environment may set; the rest is the service's own.
-_CALLER_ENV = ("COLUMNS", "LINES", "TERM", "NO_COLOR", "LANG", "LC_ALL", "LC_CTYPE",
-               "XLSNAP_DEBUG")
+_CALLER_ENV = ("COLUMNS", "LINES", "TERM", "NO_COLOR", "LANG", "XLSNAP_DEBUG")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -58,7 +57,8 @@ def _environment(env: dict[str, str], peer: Peer) -> dict[str, str]:
     and debug variables over the service's own."""
     if peer.is_root:
         return dict(env)
-    return {**os.environ, **{k: v for k, v in env.items() if k in _CALLER_ENV}}
+    return {**os.environ, **{k: v for k, v in env.items()
+                          if k in _CALLER_ENV or k.startswith("LC_")}}
 
 
 def _record_refusal(refused: Refused) -> None:
