@@ -45,8 +45,7 @@ def _std_fds() -> list[int]:
 
 def through_service(sock: socket.socket, argv: list[str]) -> int:
     """Run ``argv`` in the service; signals go to it; its exit code comes back."""
-    request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
-               "uid": os.getuid(), "stderr_tty": os.isatty(2)}
+    request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "uid": os.getuid()}
 
     def forward(signum: int, frame: FrameType | None) -> None:
         try:

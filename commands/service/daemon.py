@@ -6,6 +6,7 @@ import argparse
 import gc
 import importlib
 import os
+import pkgutil
 import select
 import signal
 import socket
@@ -24,12 +25,14 @@ _SD_LISTEN_FDS_START = 3
 
 def preload() -> None:
     """Import what every command needs once, so a forked worker starts with it in memory."""
-    from commands.cli import main
+    import commands
+    import projections
 
-    for module in main.SUBCOMMANDS.values():
-        importlib.import_module(f"commands.cli.{module}")
-    for module in ("commands.services", "ledger.app", "commands.operation", "eventsourcing.sqlite"):
-        importlib.import_module(module)
+    for package in (commands, projections):
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            if not info.name.endswith("__main__"):
+                importlib.import_module(info.name)
+    importlib.import_module("eventsourcing.sqlite")
     gc.collect()
     gc.freeze()
 
@@ -143,8 +146,12 @@ class Service:
                 if self.stopping:
                     break
                 raise
+            # SIGCHLD waits until the pid is in ``handlers`` (else a quick handler is
+            # reaped before it is added, and stays there to be signalled after reuse).
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
             pid = os.fork()
             if pid == 0:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
                 self.sock.close()
                 for signum in (signal.SIGHUP, signal.SIGCHLD):
                     signal.signal(signum, signal.SIG_DFL)
@@ -157,6 +164,7 @@ class Service:
                 finally:
                     os._exit(code)
             self.handlers.add(pid)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
             conn.close()
         while self.handlers:  # let the commands in flight finish (their undo on SIGTERM)
             try:
