@@ -43,6 +43,18 @@ def _std_fds() -> list[int]:
     return fds
 
 
+def _die_of(signum: int) -> int:
+    """End as the worker did: killed by ``signum`` (else exit 128 + signum, as a shell says)."""
+    sys.stdout.flush()
+    try:
+        if signum not in (signal.SIGKILL, signal.SIGSTOP):  # they have no handler to reset
+            signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    except (OSError, ValueError):  # not a signal this system knows
+        pass
+    return 128 + signum
+
+
 def through_service(sock: socket.socket, argv: list[str]) -> int:
     """Run ``argv`` in the service; signals go to it; its exit code comes back."""
     request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "uid": os.getuid()}
@@ -64,7 +76,7 @@ def through_service(sock: socket.socket, argv: list[str]) -> int:
         reply += chunk
         code = read_exit(reply)
         if code is not None:
-            return code
+            return code if code >= 0 else _die_of(-code)
     print("xlsnap: error: xlsnapd ended before the command did; if it changed a domain, "
           "run 'xlsnap recover DOMAIN'", file=sys.stderr)
     return 3

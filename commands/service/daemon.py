@@ -54,8 +54,8 @@ def _listener(path: str) -> socket.socket:
 
 
 def _exit_code(status: int) -> int:
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
+    """The worker's exit code, or minus the signal that ended it (the client dies of it too)."""
+    return os.waitstatus_to_exitcode(status)
 
 
 def handle(conn: socket.socket, policy: Policy) -> int:

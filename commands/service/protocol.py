@@ -16,7 +16,8 @@ DEFAULT_SOCKET = "/run/xlsnap/xlsnap.sock"
 
 #: Client -> service after the request: the client got SIGINT / SIGTERM.
 SIGINT_BYTE, SIGTERM_BYTE = b"I", b"T"
-#: Service -> client: ``EXIT`` then the exit code (4 bytes, big-endian, signed).
+#: Service -> client: ``EXIT`` then the exit code (4 bytes, big-endian, signed; minus the
+#: signal that ended the command).
 EXIT = b"E"
 _LEN = struct.Struct(">I")
 _CODE = struct.Struct(">i")

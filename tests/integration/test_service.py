@@ -150,7 +150,7 @@ def test_paths_outside_the_grant_and_unreadable_files_are_refused(scratch: Scrat
 def _hanging_create(scratch: Scratch, service: Xlsnapd, folder: Path) -> subprocess.Popen:
     """A create through the service whose second disk's qemu-img hangs (then fails)."""
     env = {**scratch.env(), "XLSNAP_QEMU_IMG": FAKE,
-           "XLSNAP_TEST_FAIL": json.dumps([["snapshot -c", str(scratch.disk_b), "#sleep=8"]]),
+           "XLSNAP_TEST_FAIL": json.dumps([["snapshot -c", str(scratch.disk_b), "#sleep=30"]]),
            "XLSNAP_TEST_FAIL_COUNTER": str(scratch.root / "fail-counter")}
     proc = subprocess.Popen(service.client_argv("snapshot-create", "-n", "s1", "web"),
                             env=service.client_env(env), cwd=REPO,
