@@ -117,6 +117,9 @@ def test_a_missing_right_is_refused_in_one_line_and_recorded(scratch: Scratch,
         ("snapshot-delete", "delete", "nobody"), ("recover", "admin", "nobody")]
     shown = xlsnapd.run("history", "web", env=scratch.env()).stdout
     assert "REFUSED snapshot-delete" in shown
+    for argv in (["seal"], ["verify"], ["replay", "--at-event", "12", "web"],
+                 ["projections", "rebuild"]):
+        assert xlsnapd.run(*argv, env=scratch.env()).returncode == 0, argv
 
 
 def test_paths_outside_the_grant_and_unreadable_files_are_refused(scratch: Scratch,
