@@ -23,6 +23,9 @@ FILE_PARAMS = {
     "seal": {"key": "in", "out": "out"},
 }
 
+#: Sub-commands that run a program the caller names: never as root for someone else.
+ROOT_COMMANDS = frozenset({"wrap"})
+
 #: Global options that choose another ledger, home or set of domains: root's only.
 ROOT_OPTIONS = ("--home", "--ledger", "--config-dir", "--qmp-dir", "--new-ledger")
 
@@ -132,6 +135,9 @@ def admit(argv: list[str], peer: Peer, policy: Policy) -> list[str]:
     request = parse(argv)
     if request.command is None:
         return argv  # help, or a usage error main() reports
+    if request.command in ROOT_COMMANDS:
+        raise Refused(f"{request.command} runs a program, which xlsnapd does only for root; "
+                      "run 'xlsnap snapshot-create' before and after it instead")
     right = COMMAND_RIGHTS[request.command]
     if not policy.allows(peer, right, request.domain):
         where = f"domain {request.domain!r}" if request.domain else "every domain"

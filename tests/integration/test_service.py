@@ -109,7 +109,7 @@ def test_a_missing_right_is_refused_in_one_line_and_recorded(scratch: Scratch,
     listed = xlsnapd.run("snapshot-list", "web", as_user=NOBODY, env=nobody_env)
     assert listed.returncode == 0 and "s1" in listed.stdout
     for argv in (["--home", "/tmp", "snapshot-list", "web"], ["history"],
-                 ["recover", "web"]):
+                 ["recover", "web"], ["wrap", "web", "touch", "/root/owned"]):
         other = xlsnapd.run(*argv, as_user=NOBODY, env=nobody_env)
         assert other.returncode == 2 and len(other.stderr.splitlines()) == 1, argv
     rows = [r for r in _history(xlsnapd, scratch) if r["event"] == "AccessRefused"]
