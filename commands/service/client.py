@@ -67,6 +67,8 @@ def through_service(sock: socket.socket, argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
+    # A parent may have left them blocked (the mask is inherited), as main() says too.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     send_request(sock, request, _std_fds())
     reply = b""
     while True:

@@ -155,9 +155,12 @@ def _hanging_create(scratch: Scratch, service: Xlsnapd, folder: Path) -> subproc
     env = {**scratch.env(), "XLSNAP_QEMU_IMG": FAKE,
            "XLSNAP_TEST_FAIL": json.dumps([["snapshot -c", str(scratch.disk_b), "#sleep=30"]]),
            "XLSNAP_TEST_FAIL_COUNTER": str(scratch.root / "fail-counter")}
+    # Started with SIGINT/SIGTERM blocked, as a parent may leave them (the mask is inherited).
     proc = subprocess.Popen(service.client_argv("snapshot-create", "-n", "s1", "web"),
                             env=service.client_env(env), cwd=REPO,
-                            stdout=(folder / "out").open("w"), stderr=(folder / "err").open("w"))
+                            stdout=(folder / "out").open("w"), stderr=(folder / "err").open("w"),
+                            preexec_fn=lambda: signal.pthread_sigmask(
+                                signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
