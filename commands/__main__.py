@@ -1,5 +1,5 @@
-"""``python -m commands`` runs the xlsnap CLI."""
+"""``python -m commands`` runs the xlsnap CLI (through xlsnapd when it listens)."""
 
-from commands.cli.main import entry_point
+from commands.service.client import entry_point
 
 entry_point()

@@ -22,6 +22,8 @@ def xlsnap_version() -> str:
 def current_actor(argv: list[str] | None = None) -> dict[str, object]:
     """Describe the acting user, host, process and command line (a ledger URL's
     password removed: the actor is recorded in events)."""
+    if _service_actor is not None:
+        return {**_service_actor, "argv": list(sys.argv if argv is None else argv)}
     uid = os.getuid()
     try:
         user = pwd.getpwuid(uid).pw_name
@@ -36,3 +38,13 @@ def current_actor(argv: list[str] | None = None) -> dict[str, object]:
         "argv": [scrub(a) for a in (sys.argv if argv is None else argv)],
         "version": xlsnap_version(),
     }
+
+
+#: The actor a service's worker acts as (set by ``act_as``), instead of this process's.
+_service_actor: dict[str, object] | None = None
+
+
+def act_as(actor: dict[str, object]) -> None:
+    """Make ``current_actor`` describe ``actor`` (xlsnapd's worker: the peer it serves)."""
+    global _service_actor
+    _service_actor = dict(actor)

@@ -335,3 +335,9 @@ class DomainLedger(Aggregate):
                 entry["parent"] = new_name
         if self.current == name:
             self.current = new_name
+
+    # ---- access ----------------------------------------------------------------
+
+    @event("AccessRefused")
+    def record_refused(self, command: str, right: str, reason: str, actor: Actor) -> None:
+        """xlsnapd refused ``command``: the actor lacks ``right`` (nothing else changes)."""

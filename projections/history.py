@@ -74,6 +74,8 @@ def describe(row: dict[str, Any]) -> str:
         return f"{data.get('name')} {verb} {data.get('tag')!r}"
     if kind == "SnapshotDisksRemoved":
         return f"{data.get('name')} removed from {', '.join(data.get('devices', []))}"
+    if kind == "AccessRefused":
+        return f"REFUSED {data.get('command')}: {data.get('reason')}"
     return ", ".join(f"{k}={v}" for k, v in data.items())
 
 

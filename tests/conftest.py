@@ -117,12 +117,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--ledger-backend", choices=("sqlite", "postgresql"), default=None,
                      help="where the tests' ledgers live (default: XLSNAP_TEST_LEDGER, "
                           "else sqlite); postgresql starts a throw-away cluster")
+    parser.addoption("--via-service", action="store_true",
+                     help="Run every CLI process through one xlsnapd (or XLSNAP_TEST_VIA_SERVICE=1).")
 
 
 def ledger_backend(config: pytest.Config) -> str:
     """``sqlite`` or ``postgresql``: the option, else ``XLSNAP_TEST_LEDGER``."""
     return config.getoption("--ledger-backend") or os.environ.get(
         "XLSNAP_TEST_LEDGER", "sqlite")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def via_service(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With ``--via-service``: one xlsnapd for the session, which every ``python -m commands``
+    reaches through ``XLSNAP_SOCKET`` (the environment the tests copy)."""
+    from tests.service_fixture import start_xlsnapd, via_service_requested
+
+    if not via_service_requested(request.config.getoption("--via-service")):
+        yield
+        return
+    service = start_xlsnapd(dict(os.environ))
+    os.environ["XLSNAP_SOCKET"] = str(service.socket)
+    try:
+        yield
+    finally:
+        del os.environ["XLSNAP_SOCKET"]
+        service.stop()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -53,6 +53,16 @@ def events(xlsnap) -> list[dict]:
     return json.loads(xlsnap("history", "--json", "web").out)
 
 
+def owner_pid(xlsnap, proc: subprocess.Popen[str]) -> int:
+    """The pid recorded as the operation's owner: the client itself in process, the worker
+    running its command through xlsnapd (``--via-service``)."""
+    started = [e for e in events(xlsnap) if e["event"] == "OperationStarted"][-1]
+    pid = started["data"]["owner"]["pid"]
+    if "XLSNAP_SOCKET" not in os.environ:
+        assert pid == proc.pid
+    return pid
+
+
 def test_recover_refuses_a_running_create_which_then_finishes(scratch: Scratch, xlsnap) -> None:
     write_pattern(scratch.disk_a, 0x11)
     write_pattern(scratch.disk_b, 0x12)
@@ -60,10 +70,11 @@ def test_recover_refuses_a_running_create_which_then_finishes(scratch: Scratch, 
     wait_for_tag(scratch.disk_a, "s1", proc)
     refused = xlsnap("recover", "web")
     assert refused.code == 3, refused.err
-    assert f"still running, pid {proc.pid} since " in refused.err
+    pid = owner_pid(xlsnap, proc)
+    assert f"still running, pid {pid} since " in refused.err
     assert "create 's1'" in refused.err and len(refused.err.strip().splitlines()) == 1
     busy = xlsnap("snapshot-create", "-n", "s2", "web")
-    assert busy.code == 3 and f"busy: create 's1' by root pid {proc.pid} since" in busy.err
+    assert busy.code == 3 and f"busy: create 's1' by root pid {pid} since" in busy.err
     assert "recover" not in busy.err
     listing = xlsnap("snapshot-list", "web")
     assert f"busy: operation" in listing.err and "recover" not in listing.err

@@ -24,6 +24,8 @@ EXPECTED = {
     "XlsnapError": 1, "UsageError": 2, "Interrupted": 130, "ConfigError": 2, "OperationFailed": 1,
     "AttentionNeeded": 3, "LedgerBlocked": 3, "LedgerWriteFailed": 3, "ResourceBusy": 3,
     "RecordMismatch": 3, "VerificationFailed": 3,
+    # commands/service/
+    "Refused": 2, "PolicyError": 2,
     # commands/engine/operation.py: an undo that failed, a part-way delete, the ledger changed or
     # unwritable: all leave something for the user (recover, delete again): never 1
     "CompensationFailed": 3, "PartlyDone": 3, "LedgerChanged": 3, "Unrecorded": 3,
