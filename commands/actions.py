@@ -359,6 +359,7 @@ def register(*actions: Action) -> None:
 def action_of(spec: StepSpec) -> Action:
     """The action a step names; a ledger naming an unknown one is refused."""
     import commands.actions_live  # noqa: F401  (these modules register the live actions)
+    import commands.actions_merge  # noqa: F401
     import commands.actions_qmp  # noqa: F401
     import commands.actions_restart  # noqa: F401
 

@@ -27,7 +27,7 @@ from commands.toolstacks.xen import with_qmp_disks
 from ledger.domain import DomainLedger
 
 
-def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
+def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> int | None:
     """Delete snapshot ``cmd.name``; its children get its parent.
 
     Example: ``delete_snapshot(DeleteSnapshot("web", "before-upgrade"), svc)``.
@@ -40,7 +40,11 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
     ledger.check_not_held(cmd.name)
     if cmd.metadata_only:
         forget_snapshot(cmd, svc, target, ledger)
-        return
+        return None
+    if ledger.entry(cmd.name)["record"].get("type") != "internal":
+        from commands.delete_external import delete_external
+
+        return delete_external(cmd, svc, target, ledger)
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "delete")
     record = ledger.entry(cmd.name)["record"]
     domain_dir = svc.settings.domain_dir(domain.uuid)
@@ -77,6 +81,7 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
         svc.sync()
     op.complete(lambda lg: lg.record_removed(op.operation_id, cmd.name, svc.actor))
     svc.sync()
+    return None
 
 
 def forget_snapshot(cmd: DeleteSnapshot, svc: Services, target: Target,

@@ -29,6 +29,8 @@ from commands.actions import Evidence, StepSpec, action_of
 from commands.drivers.process import DriverError
 from commands.drivers.qmp import QmpError
 from commands.backing import with_base_fingerprints
+from commands.delete_external import record_delete
+from commands.revert_external import record_revert
 from commands.errors import LedgerBlocked, UsageError
 from commands.memory import with_memory_digest
 from commands.operation import CompensationFailed, Operation, signals_deferred
@@ -186,8 +188,10 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
     facts = {
         "create": take,
         "adopt": take,
-        "revert": lambda lg: lg.record_reverted(op["operation_id"], name, svc.actor),
-        "delete": lambda lg: lg.record_removed(op["operation_id"], name, svc.actor),
+        "revert": lambda lg: record_revert(lg, op["operation_id"], name,
+                                           op["details"].get("edited", {}), svc.actor),
+        "delete": lambda lg: record_delete(lg, op["operation_id"], name,
+                                           op["details"].get("edited", {}), svc.actor),
         # the operator's marks have no steps: what was asked is recorded at the start
         "mark-current": lambda lg: lg.record_marked_current(op["operation_id"], name,
                                                             svc.actor),

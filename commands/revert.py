@@ -37,6 +37,10 @@ def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
     if cmd.state is not None:
         raise UsageError(f"--{cmd.state} applies to a running domain; domain {domain.name!r} "
                          "is stopped and stays stopped")
+    if record.get("type") != "internal":
+        from commands.revert_external import revert_external
+
+        return revert_external(cmd, svc, target, ledger)
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "revert")
     _check_disks_in_use(domain, disks)
     for path in marked_corrupt([d.path for d in disks], svc.qemu_img):

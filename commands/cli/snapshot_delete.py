@@ -22,13 +22,18 @@ def snapshot_delete(
     metadata_only: Annotated[bool, typer.Option(
         "--metadata", help="Forget the snapshot (recorded), keep its tags and files: for a "
         "snapshot whose image is gone, or files an operator removes by hand.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Delete an external snapshot whose backing chain was edited by hand "
+        "(recorded); that disk's files are left as they are.")] = False,
 ) -> None:
     """Delete snapshot NAME of DOMAIN: its disk state, memory image and metadata file.
 
     Its children get its parent; if it was current, its parent becomes current.
     A running domain's disks lose the snapshot through QMP (qemu-img cannot write to
     an image its device model holds); a stopped domain's through qemu-img.
-    Only internal snapshots can be deleted so far.
+    An external snapshot's images are merged (qemu-img commit or rebase) so that no
+    other snapshot's content changes, and the files that hold nothing any more are
+    removed (domain stopped).
 
     \b
     Example:
@@ -38,12 +43,13 @@ def snapshot_delete(
     """
     name = one_name(snapshot, name_option)
     svc = services(ctx)
-    delete_snapshot(DeleteSnapshot(domain, name, metadata_only), svc)
+    freed = delete_snapshot(DeleteSnapshot(domain, name, metadata_only, force=force), svc)
     if metadata_only:
         typer.echo(f"Snapshot {name} of domain {domain} forgotten (metadata only: its tags "
                    "and files are kept)")
         return
-    typer.echo(f"Snapshot {name} of domain {domain} deleted")
+    typer.echo(f"Snapshot {name} of domain {domain} deleted"
+               + (f" ({freed} bytes freed)" if freed is not None else ""))
 
 
 def register(app: typer.Typer) -> None:
