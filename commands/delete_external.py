@@ -12,6 +12,7 @@ remaining snapshots whose files moved are rewritten when the delete completes (a
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from commands.actions import StepSpec
@@ -118,6 +119,8 @@ def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
         svc.sync()
     op.complete(lambda lg: record_delete(lg, op.operation_id, cmd.name, edits, svc.actor))
     svc.sync()
+    for warning in op.warnings:
+        print(f"xlsnap: warning: {warning}; remove it by hand", file=sys.stderr)
     return max(0, before - sum(allocated(p) for p in images))
 
 
@@ -145,7 +148,13 @@ def _check_room(plan: list[StepSpec], merges: list[tuple[str, DiskMerge]]) -> No
         for step in merge.steps:
             path = step.params.get("base") if step.action == "image-commit" \
                 else step.params.get("path")
-            if step.action == "image-remove" or not path:
+            if step.action == "image-remove":
+                folder = os.path.dirname(step.target)
+                if read_only(step.target) or not os.access(folder, os.W_OK):
+                    raise UsageError(f"disk {device!r}: {step.target} must be removed but "
+                                     f"{folder} cannot be written: nothing changed")
+                continue
+            if not path:
                 continue
             if read_only(path):
                 raise UsageError(f"disk {device!r}: image {path} is on read-only storage; "
