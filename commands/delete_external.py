@@ -20,6 +20,7 @@ from commands.backing import with_base_fingerprints
 from commands.create import config_rewrite_step
 from commands.errors import UsageError
 from commands.existing import check_writable
+from commands.foreign_users import foreign_users
 from commands.image_graph import allocated, disk_graph
 from commands.merge_plan import DiskMerge, free_space, moved_record, plan_disk_merge, \
     read_only
@@ -80,6 +81,12 @@ def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
         plan += [s for s in merge.steps if s.action != "image-remove"]
         removes += [s for s in merge.steps if s.action == "image-remove"]
     _check_room(plan, merges)
+    touched = [s.params["base"] for _, m in merges for s in m.steps
+               if s.action == "image-commit"] + [p for _, m in merges for p in m.removed]
+    for path, user in foreign_users(svc.settings.config_dir, domain.name, touched,
+                                    svc.qemu_img.binary).items():
+        raise UsageError(f"{path} is the backing file of {user}: the merge would change or "
+                         "remove it; nothing changed")
     edits = _edits(ledger, cmd.name, merges, formats)
     domain_dir = svc.settings.domain_dir(domain.uuid)
     if repoint:
@@ -160,17 +167,18 @@ def _check_room(plan: list[StepSpec], merges: list[tuple[str, DiskMerge]]) -> No
                 raise UsageError(f"disk {device!r}: image {path} is on read-only storage; "
                                  "the merge must write to it: nothing changed")
             check_writable(device, path)
-        need: dict[int, int] = {}
-        where: dict[int, str] = {}
+    need: dict[int, int] = {}
+    where: dict[int, str] = {}
+    for _, merge in merges:       # every disk's merge: they may share a file system
         for path, size in merge.writes.items():
             dev = os.stat(os.path.dirname(path)).st_dev
             need[dev] = need.get(dev, 0) + size
             where[dev] = path
-        for dev, size in need.items():
-            free = free_space(where[dev])
-            if size > free:
-                raise UsageError(f"disk {device!r}: the merge may write {size} bytes next "
-                                 f"to {where[dev]} but only {free} are free: nothing changed")
+    for dev, size in need.items():
+        free = free_space(where[dev])
+        if size > free:
+            raise UsageError(f"the merge may write {size} bytes to the file system of "
+                             f"{where[dev]} but only {free} are free: nothing changed")
 
 
 def _edits(ledger: DomainLedger, name: str, merges: list[tuple[str, DiskMerge]],

@@ -9,6 +9,8 @@ import typer
 from commands.cli.main import services
 from commands.cli.snapshot_name import one_name
 from commands.delete import delete_snapshot
+from commands.delete_subtree import delete_subtree
+from commands.errors import UsageError
 from commands.messages import DeleteSnapshot
 
 
@@ -25,6 +27,10 @@ def snapshot_delete(
     force: Annotated[bool, typer.Option(
         "--force", help="Delete an external snapshot whose backing chain was edited by hand "
         "(recorded); that disk's files are left as they are.")] = False,
+    children: Annotated[bool, typer.Option(
+        "--children", help="Delete the snapshot and every snapshot below it.")] = False,
+    children_only: Annotated[bool, typer.Option(
+        "--children-only", help="Delete every snapshot below it, keep the snapshot.")] = False,
 ) -> None:
     """Delete snapshot NAME of DOMAIN: its disk state, memory image and metadata file.
 
@@ -40,9 +46,18 @@ def snapshot_delete(
       xlsnap snapshot-delete -n before-upgrade web
       xlsnap snapshot-delete web before-upgrade
       xlsnap snapshot-delete --metadata web lost-with-its-image
+      xlsnap snapshot-delete --children-only web nightly-base
     """
     name = one_name(snapshot, name_option)
     svc = services(ctx)
+    if children or children_only:
+        if children and children_only:
+            raise UsageError("--children and --children-only exclude each other")
+        names, freed = delete_subtree(DeleteSnapshot(domain, name, metadata_only, force=force),
+                                      svc, include_self=children)
+        typer.echo(f"Deleted {len(names)} snapshot(s) of domain {domain}"
+                   + (f": {', '.join(names)}" if names else "") + f" ({freed} bytes freed)")
+        return
     freed = delete_snapshot(DeleteSnapshot(domain, name, metadata_only, force=force), svc)
     if metadata_only:
         typer.echo(f"Snapshot {name} of domain {domain} forgotten (metadata only: its tags "
