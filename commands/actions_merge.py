@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from commands.actions import Action, Evidence, Params, Tools, register
+from commands.actions import Action, Evidence, Params, Tools, like_base, register
 from commands.backing import fingerprint
 from commands.drivers.process import ProcessResult
 from commands.image_graph import allocated
@@ -141,4 +141,40 @@ class MetadataReplace(Action):
         return Evidence(now == libxl_record(p["record"]), {"readable": True})
 
 
-register(ImageCommit(), BackingRepoint(), BackingStream(), ImageRemove(), MetadataReplace())
+class ImageFromTag(Action):
+    """A new image holding an internal snapshot of another (``convert -l``); undone by
+    removing it."""
+
+    name = "image-from-tag"
+
+    def argv(self, p: Params, tools: Tools) -> list[str]:
+        return [tools.qemu_img.binary, "convert", "-l", f"snapshot.name={p['tag']}", "-O",
+                "qcow2", p["image"], p["new"]]
+
+    def undo_argv(self, p: Params, tools: Tools) -> list[str]:
+        return ["unlink", p["new"]]
+
+    def do(self, p: Params, tools: Tools) -> ProcessResult:
+        if os.path.lexists(p["new"]):
+            os.unlink(p["new"])           # a copy cut short by a crash is made again
+        old_umask = os.umask(0o077)
+        try:
+            result = tools.qemu_img.image_from_tag(p["image"], p["tag"], p["new"],
+                                                   p.get("backing"), p.get("backing_format"))
+        finally:
+            os.umask(old_umask)
+        result.detail.update(like_base(p["image"], p["new"]))
+        return result
+
+    def undo(self, p: Params, tools: Tools) -> ProcessResult:
+        if os.path.lexists(p["new"]):
+            os.unlink(p["new"])
+        return ProcessResult(self.undo_argv(p, tools), 0)
+
+    def probe(self, p: Params, tools: Tools) -> Evidence:
+        # a file may be a copy cut short: only a recorded outcome says it is whole
+        return Evidence(False if not os.path.lexists(p["new"]) else None,
+                        {"exists": os.path.lexists(p["new"])})
+
+
+register(ImageFromTag(), ImageCommit(), BackingRepoint(), BackingStream(), ImageRemove(), MetadataReplace())

@@ -18,6 +18,7 @@ import sys
 
 from commands.actions import StepSpec
 from commands.existing import TaggedDisk, check_writable, internal_disks
+from commands.delete_external import delete_external, leftover_removals
 from commands.messages import DeleteSnapshot
 from commands.metadata import metadata_path
 from commands.operation import Operation
@@ -42,8 +43,6 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> int | None:
         forget_snapshot(cmd, svc, target, ledger)
         return None
     if ledger.entry(cmd.name)["record"].get("type") != "internal":
-        from commands.delete_external import delete_external
-
         return delete_external(cmd, svc, target, ledger)
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "delete")
     record = ledger.entry(cmd.name)["record"]
@@ -62,6 +61,7 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> int | None:
         plan.append(StepSpec("memory-remove", memory, {"path": memory}))
     plan.append(StepSpec("metadata-remove", str(metadata_path(domain_dir, cmd.name)),
                          {"dir": str(domain_dir), "name": cmd.name, "record": record}))
+    plan += leftover_removals(target, ledger, cmd.name, svc.qemu_img)
     op = Operation(svc.app, ledger, svc.actor, svc.tools)
     device_of = {d.path: d.device for d in disks}
 

@@ -22,8 +22,8 @@ from commands.errors import UsageError
 from commands.existing import check_writable
 from commands.foreign_users import foreign_users
 from commands.image_graph import allocated, disk_graph
-from commands.merge_plan import DiskMerge, free_space, moved_record, plan_disk_merge, \
-    read_only
+from commands.merge_plan import DiskMerge, free_space, internal_leftovers, moved_record, \
+    plan_disk_merge, read_only
 from commands.messages import DeleteSnapshot
 from commands.metadata import metadata_path
 from commands.operation import Operation
@@ -194,3 +194,22 @@ def _edits(ledger: DomainLedger, name: str, merges: list[tuple[str, DiskMerge]],
         if record is not entry["record"]:
             edits[other] = record
     return edits
+
+
+def leftover_removals(target: Target, ledger: DomainLedger, name: str,
+                      qemu_img: Any) -> list[StepSpec]:
+    """An internal snapshot's delete: removal steps for the files it leaves holding nothing
+    (images reverts made of it, the tagged image once nothing else needs it). Only for a
+    stopped domain and a snapshot that reverts made images of."""
+    record = ledger.entry(name)["record"]
+    if target.live is not None or not any(d.get("branches") for d in record["disks"]):
+        return []
+    others = [e["record"] for n, e in ledger.entries.items() if n != name]
+    current = {e.spec.vdev: e.spec.target for e in target.domain.disks}
+    steps: list[StepSpec] = []
+    for disk in record["disks"]:
+        graph = disk_graph(disk["device"], current.get(disk["device"]), [record, *others],
+                           qemu_img)
+        steps += [StepSpec("image-remove", p, {"path": p})
+                  for p in internal_leftovers(graph, disk, others)]
+    return steps

@@ -41,11 +41,31 @@ def roles(records: list[dict[str, Any]], device: str) -> tuple[set[str], set[str
     leaves: set[str] = set()
     for record in records:
         for disk in record.get("disks", []):
-            if disk.get("device") != device or disk.get("type") != "external":
+            if disk.get("device") != device:
+                continue
+            if disk.get("type") != "external":
+                leaves.update(disk.get("branches", []))   # images reverts made of its tag
                 continue
             bases.add(disk["file"])
             leaves.update(record_files(disk)[1:])
     return bases, leaves
+
+
+def internal_leftovers(graph: DiskGraph, disk: dict[str, Any],
+                       others: list[dict[str, Any]]) -> list[str]:
+    """Files that hold nothing once an internal snapshot's tag is gone: the images reverts
+    made of it and the tagged image itself, when no one uses, backs on or names them."""
+    bases, leaves = roles(others, graph.device)
+    candidates = [*disk.get("branches", []), disk["file"]]
+    gone: list[str] = []
+    for path in candidates:
+        info = graph.info.get(path)
+        if (info is None or path == graph.current or path in bases or path in leaves
+                or [c for c in graph.children(path) if c not in gone]
+                or [t for t in info.tags if t.name != disk["name"]]):
+            continue
+        gone.append(path)
+    return gone
 
 
 def plan_disk_merge(graph: DiskGraph, disk: dict[str, Any],

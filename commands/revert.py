@@ -16,6 +16,7 @@ from commands.errors import OperationFailed, UsageError
 from commands.existing import TaggedDisk, internal_disks
 from commands.messages import RevertSnapshot
 from commands.operation import Operation
+from commands.revert_under_overlay import revert_under_overlay, under_overlay
 from commands.services import Services
 from ledger.names import RESERVED_PREFIX
 
@@ -42,6 +43,8 @@ def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
 
         return revert_external(cmd, svc, target, ledger)
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "revert")
+    if under_overlay(domain, disks):
+        return revert_under_overlay(cmd, svc, target, ledger, disks)
     _check_disks_in_use(domain, disks)
     for path in marked_corrupt([d.path for d in disks], svc.qemu_img):
         refuse_corrupt(next(d.device for d in disks if d.path == path), path, True)

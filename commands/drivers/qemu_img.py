@@ -144,6 +144,15 @@ class QemuImg:
         return self._run(*args, path)
 
 
+    def image_from_tag(self, image: str, tag: str, new: str, backing: str | None,
+                       backing_format: str | None) -> ProcessResult:
+        """A new qcow2 ``new`` holding ``image``'s internal snapshot ``tag``, over ``backing``
+        (the image's own backing file: only what the snapshot holds above it is copied)."""
+        base = ["-B", backing, "-F", backing_format or "raw"] if backing else []
+        return self._run("convert", "-f", "qcow2", "-l", f"snapshot.name={tag}", "-O", "qcow2",
+                         *base, image, new)
+
+
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     errors = [ln for ln in lines if not ln.startswith(("WARNING", "Automatically", "Specify"))]

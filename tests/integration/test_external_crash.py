@@ -17,7 +17,7 @@ from commands.image_graph import record_files
 from commands.recover import recover_all
 from tests.conftest import REPO, Scratch, image_info
 from tests.disk_states import check_clean, current_disks, ledger_of, states, take, without
-from tests.integration.test_external_delete import _branches, _chain, _leaf
+from tests.integration.test_external_delete import _branches, _chain, _internal_parent, _leaf
 
 POINTS = ("intent", "effect", "outcome")
 
@@ -36,6 +36,7 @@ SCENARIOS = [
     Scenario("delete-middle", 8, _chain, ["snapshot-delete", "web", "e2"], "e2"),
     Scenario("delete-stream", 7, _branches, ["snapshot-delete", "web", "e1"], "e1"),
     Scenario("revert", 4, _chain, ["snapshot-revert", "web", "e1"], "e1"),
+    Scenario("revert-under", 4, _internal_parent, ["snapshot-revert", "web", "i1"], "i1"),
 ]
 CELLS = [(sc, f"kill:{k}:{p}") for sc in SCENARIOS for k in range(1, sc.steps + 1)
          for p in POINTS]
@@ -105,10 +106,10 @@ def test_recovery_keeps_every_state_and_orphans_nothing(scratch: Scratch, scenar
         assert again.returncode == 0, again.stderr
         ledger = ledger_of(scratch)
     after = states(scratch)
-    if scenario.name == "revert":
+    if scenario.name.startswith("revert"):
         expect = dict(before)
-        if ledger.current == "e1":
-            expect.update({k: before[f"snap:e1:{k[8:]}"] for k in before
+        if ledger.current == scenario.victim:
+            expect.update({k: before[f"snap:{scenario.victim}:{k[8:]}"] for k in before
                            if k.startswith("current:")})
         assert after == expect
     elif scenario.victim in ledger.entries:
@@ -125,4 +126,4 @@ def test_recovery_keeps_every_state_and_orphans_nothing(scratch: Scratch, scenar
 
 
 def test_matrix_covers_every_step() -> None:
-    assert len(CELLS) == sum(sc.steps * (len(POINTS) + 1) for sc in SCENARIOS) == 100
+    assert len(CELLS) == sum(sc.steps * (len(POINTS) + 1) for sc in SCENARIOS) == 116

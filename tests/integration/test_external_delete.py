@@ -165,3 +165,30 @@ def test_revert_then_write_then_snapshot_then_delete(scratch: Scratch, xlsnap) -
         assert xlsnap("snapshot-delete", "web", victim).code == 0, victim
         assert states(scratch) == without(before, victim), victim
         assert check_clean(scratch) == [], victim
+
+
+def test_revert_to_internal_under_an_overlay_then_delete_all(scratch: Scratch, xlsnap) -> None:
+    _internal_parent(scratch, xlsnap)            # i1 in a.qcow2, e1's overlay on top
+    before = states(scratch)
+    run = xlsnap("snapshot-revert", "web", "i1")
+    assert run.code == 0, run.err
+    after = states(scratch)
+    for dev in ("xvda", "xvdb"):
+        assert after[f"current:{dev}"] == before[f"snap:i1:{dev}"]
+    assert {k: v for k, v in after.items() if k.startswith("snap:")} == \
+        {k: v for k, v in before.items() if k.startswith("snap:")}
+    assert check_clean(scratch) == []
+    assert ledger_of(scratch).current == "i1"
+    _write(scratch, 30)
+    take(scratch, "e2", external=True)           # a snapshot of the new branch
+    _write(scratch, 31)
+    for victim in ("e1", "i1", "e2"):
+        before = states(scratch)
+        run = xlsnap("snapshot-delete", "web", victim)
+        assert run.code == 0, (victim, run.err)
+        assert states(scratch) == without(before, victim), victim
+        assert check_clean(scratch) == [], victim
+    # what is left is the disk in use, nothing else
+    left = sorted(p.name for p in scratch.images.iterdir())
+    assert len(left) == 2 and sorted(current_disks(scratch).values()) == \
+        sorted(str(scratch.images / n) for n in left)
