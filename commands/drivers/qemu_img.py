@@ -129,6 +129,30 @@ class QemuImg:
         return self._run("create", "-q", "-f", "qcow2", "-F", base_format, "-b", base, overlay)
 
 
+    def commit(self, top: str, base: str) -> ProcessResult:
+        """Write ``top``'s data into ``base`` (its backing file); ``top`` is kept as it is."""
+        self._check_not_open([self.binary, "commit", "-d", "-b", base, top], base)
+        return self._run("commit", "-q", "-d", "-b", base, top)
+
+    def rebase(self, path: str, backing: str | None, backing_format: str | None,
+               unsafe: bool = False) -> ProcessResult:
+        """Give ``path`` a new backing file (None: none); safe mode copies what differs."""
+        args = ["rebase", "-q", "-f", "qcow2", *(["-u"] if unsafe else [])]
+        args += ["-b", backing or ""] + (["-F", backing_format] if backing and backing_format
+                                         else [])
+        self._check_not_open([self.binary, *args, path], path)
+        return self._run(*args, path)
+
+
+    def image_from_tag(self, image: str, tag: str, new: str, backing: str | None,
+                       backing_format: str | None) -> ProcessResult:
+        """A new qcow2 ``new`` holding ``image``'s internal snapshot ``tag``, over ``backing``
+        (the image's own backing file: only what the snapshot holds above it is copied)."""
+        base = ["-B", backing, "-F", backing_format or "raw"] if backing else []
+        return self._run("convert", "-f", "qcow2", "-l", f"snapshot.name={tag}", "-O", "qcow2",
+                         *base, image, new)
+
+
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     errors = [ln for ln in lines if not ln.startswith(("WARNING", "Automatically", "Specify"))]

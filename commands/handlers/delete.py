@@ -24,12 +24,13 @@ from commands.state.snapshot_metadata import metadata_path
 from commands.engine.operation import Operation
 from commands.handlers.operation_flow import carry_out, idle_domain, run_then_sync
 from commands.bootstrap import Services
+from commands.handlers.delete_external import delete_external, leftover_removals
 from commands.toolstacks.base import Target
 from commands.toolstacks.select import rules_of
 from ledger.domain import DomainLedger
 
 
-def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
+def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> int | None:
     """Delete snapshot ``cmd.name``; its children get its parent.
 
     Example: ``delete_snapshot(DeleteSnapshot("web", "before-upgrade"), svc)``.
@@ -40,7 +41,9 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> None:
     ledger.check_not_held(cmd.name)
     if cmd.metadata_only:
         forget_snapshot(cmd, svc, target, ledger)
-        return
+        return None
+    if ledger.entry(cmd.name)["record"].get("type") != "internal":
+        return delete_external(cmd, svc, target, ledger)
     disks, plan = plan_delete(svc, target, ledger, cmd.name, open_disks(target, svc))
     device_of = {d.path: d.device for d in disks}
 
@@ -85,6 +88,7 @@ def plan_delete(svc: Services, target: Target, ledger: DomainLedger, name: str,
         plan.append(StepSpec("memory-remove", memory, {"path": memory}))
     plan.append(StepSpec("metadata-remove", str(metadata_path(domain_dir, name)),
                          {"dir": str(domain_dir), "name": name, "record": record}))
+    plan += leftover_removals(target, ledger, name, qemu_img or svc.qemu_img)
     return disks, plan
 
 

@@ -46,3 +46,4 @@ class DeleteSnapshot(NamedTuple):
     name: str
     metadata_only: bool = False
     reason: str | None = None      # why (a prune rule), recorded with the operation
+    force: bool = False            # external: delete even when a chain was edited by hand

@@ -34,6 +34,8 @@ from commands.errors import AttentionNeeded, LedgerBlocked, ResourceBusy, UsageE
 from commands.state.memory_images import with_memory_digest
 from commands.engine.operation import CompensationFailed, Operation, signals_deferred
 from commands.handlers.prune_run import finish_recorded
+from commands.handlers.delete_external import record_delete
+from commands.handlers.revert_external import record_revert
 from commands.bootstrap import Services
 from ledger.domain import DomainLedger
 from ledger.owner import ALIVE, REMOTE, current_owner, describe, owner_state
@@ -188,8 +190,10 @@ def _roll_forward(operation: Operation, ledger: DomainLedger, op: dict[str, Any]
     facts = {
         "create": take,
         "adopt": take,
-        "revert": lambda lg: lg.record_reverted(op["operation_id"], name, svc.actor),
-        "delete": lambda lg: lg.record_removed(op["operation_id"], name, svc.actor),
+        "revert": lambda lg: record_revert(lg, op["operation_id"], name,
+                                           op["details"].get("edited", {}), svc.actor),
+        "delete": lambda lg: record_delete(lg, op["operation_id"], name,
+                                           op["details"].get("edited", {}), svc.actor),
         # the operator's marks have no steps: what was asked is recorded at the start
         "mark-current": lambda lg: lg.record_marked_current(op["operation_id"], name,
                                                             svc.actor),

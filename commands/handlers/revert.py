@@ -18,6 +18,7 @@ from commands.handlers.messages import RevertSnapshot
 from commands.engine.operation import Operation
 from commands.handlers.operation_flow import carry_out, idle_domain
 from commands.bootstrap import Services
+from commands.handlers.revert_under_overlay import revert_under_overlay, under_overlay
 from ledger.names import RESERVED_PREFIX
 
 
@@ -36,7 +37,13 @@ def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
     if cmd.state is not None:
         raise UsageError(f"--{cmd.state} applies to a running domain; domain {domain.name!r} "
                          "is stopped and stays stopped")
+    if record.get("type") != "internal":
+        from commands.handlers.revert_external import revert_external
+
+        return revert_external(cmd, svc, target, ledger)
     disks = internal_disks(domain, ledger, cmd.name, svc.qemu_img, "revert")
+    if under_overlay(domain, disks):
+        return revert_under_overlay(cmd, svc, target, ledger, disks)
     _check_disks_in_use(domain, disks)
     for path in marked_corrupt([d.path for d in disks], svc.qemu_img):
         refuse_corrupt(next(d.device for d in disks if d.path == path), path, True)

@@ -14,7 +14,7 @@ from commands.state.atomic_files import sha256_bytes, sha256_file
 
 
 def config_rewrite_step(domain: Domain, externals: list[tuple[DiskEntry, str]],
-                        name: str) -> StepSpec:
+                        name: str, formats: dict[str, str] | None = None) -> StepSpec:
     """Point the domain's disks at their overlays; the old config is kept beside it.
 
     A config that is a symbolic link stays one: the file it points to is rewritten (in
@@ -27,7 +27,8 @@ def config_rewrite_step(domain: Domain, externals: list[tuple[DiskEntry, str]],
     replacements: dict[tuple[int, int], str] = {}
     for entry, overlay in externals:
         spec = entry.spec
-        new_spec = DiskSpec(vdev=spec.vdev, target=overlay, format="qcow2",
+        new_spec = DiskSpec(vdev=spec.vdev, target=overlay,
+                            format=(formats or {}).get(spec.vdev, "qcow2"),
                             access=spec.access, devtype=spec.devtype,
                             backendtype=spec.backendtype, script=spec.script, extra=spec.extra)
         assert entry.span is not None

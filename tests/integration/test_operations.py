@@ -143,23 +143,43 @@ def test_external_snapshot_of_listed_disk_only_when_no_type(scratch: Scratch, xl
     assert overlay.exists() and not list(scratch.images.glob("a.*.qcow2"))
 
 
-def test_external_snapshots_cannot_be_reverted_or_deleted_yet(scratch: Scratch, xlsnap) -> None:
+def test_external_snapshot_of_one_disk_reverts_and_deletes(scratch: Scratch, xlsnap) -> None:
     cfg = scratch.root / "ext.cfg"
-    cfg.write_text(f"name='e'\ndisk=['xvdb={scratch.images / 'o.qcow2'}']\n")
+    overlay = scratch.images / "o.qcow2"
+    cfg.write_text(f"name='e'\ndisk=['xvdb={overlay}']\n")
+    write_pattern(scratch.disk_b, 0x41)
     assert xlsnap("snapshot-create", "web", str(cfg)).code == 0
-    for verb in ("snapshot-revert", "snapshot-delete"):
-        run = xlsnap(verb, "-n", "e", "web")
-        assert run.code == 2 and "not supported yet" in run.err
+    write_pattern(overlay, 0x42)
+    assert xlsnap("snapshot-revert", "-n", "e", "web").code == 0
+    top = {d.spec.vdev: d.spec.target for d in load_domain(scratch.config_dir, "web").disks}
+    assert top["xvda"] == str(scratch.disk_a) and top["xvdb"] != str(overlay)
+    assert read_pattern(top["xvdb"], 0x41) and read_pattern(overlay, 0x42)
+    run = xlsnap("snapshot-delete", "-n", "e", "web")
+    assert run.code == 0, run.err
+    # the abandoned branch went with the snapshot; the fresh overlay was committed into
+    # the base, which the domain uses again, with the same content
+    top = {d.spec.vdev: d.spec.target for d in load_domain(scratch.config_dir, "web").disks}
+    assert top["xvdb"] == str(scratch.disk_b) and read_pattern(scratch.disk_b, 0x41)
+    assert sorted(p.name for p in scratch.images.iterdir()) == ["a.qcow2", "b.qcow2"]
+    assert xlsnap("check", "web").code == 0
 
 
-def test_revert_across_an_external_snapshot_is_refused(scratch: Scratch, xlsnap) -> None:
+def test_revert_across_an_external_snapshot_makes_a_new_image(scratch: Scratch,
+                                                               xlsnap) -> None:
+    write_pattern(scratch.disk_b, 0x51)
     assert xlsnap("snapshot-create", "-n", "s1", "web").code == 0
     cfg = scratch.root / "ext.cfg"
     cfg.write_text(f"name='e'\ndisk=['xvdb={scratch.images / 'o.qcow2'}']\n")
     assert xlsnap("snapshot-create", "web", str(cfg)).code == 0
+    write_pattern(scratch.images / "o.qcow2", 0x52)
     run = xlsnap("snapshot-revert", "-n", "s1", "web")
-    assert run.code == 2 and "overlay" in run.err
-    assert tags(scratch.disk_b) == ["s1"]
+    assert run.code == 0, run.err
+    assert tags(scratch.disk_b) == ["s1"]       # the tagged image is not applied to
+    top = {d.spec.vdev: d.spec.target for d in load_domain(scratch.config_dir, "web").disks}
+    assert top["xvda"] == str(scratch.disk_a) and top["xvdb"] not in (
+        str(scratch.disk_b), str(scratch.images / "o.qcow2"))
+    assert read_pattern(top["xvdb"], 0x51) and read_pattern(scratch.images / "o.qcow2", 0x52)
+    assert xlsnap("check", "web").code == 0
 
 
 def test_history_names_actor_operation_and_commands(scratch: Scratch, xlsnap) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from commands.engine import actions, actions_live, actions_qmp, actions_restart
+from commands.engine import actions, actions_live, actions_merge, actions_qmp, actions_restart
 from commands.engine.actions import StepSpec
 from commands.engine.step_registry import action_of, actions as action_table
 
 
 def test_every_action_is_in_the_table_under_its_own_name() -> None:
-    defined = [*actions.DISK_ACTIONS, *actions_live.LIVE_ACTIONS, *actions_qmp.QMP_ACTIONS,
+    defined = [*actions.DISK_ACTIONS, *actions_live.LIVE_ACTIONS, *actions_merge.MERGE_ACTIONS,
+               *actions_qmp.QMP_ACTIONS,
                *actions_restart.RESTART_ACTIONS]
     assert len({a.name for a in defined}) == len(defined)  # no name given twice
     table = action_table()
