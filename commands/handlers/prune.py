@@ -3,7 +3,7 @@
 The policy and every decision (which rule kept a snapshot, or why it was spared) are
 recorded with the ``prune`` operation that deletes the rest, one snapshot after the
 other (``commands.handlers.prune_run``). Never deleted: the current snapshot, a held one, an
-external one (not deletable yet).
+external one (its merge is snapshot-delete's, one snapshot at a time).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def plan_prune(svc: Services, domain: str, policy: Policy) -> list[Decision]:
         elif entry.get("holds"):
             out.append(Decision(c.name, True, f"held ({', '.join(entry['holds'])})"))
         elif entry["record"].get("type", "internal") != "internal":
-            out.append(Decision(c.name, True, "external: not deletable yet"))
+            out.append(Decision(c.name, True, "external: left to snapshot-delete"))
         else:
             out.append(Decision(c.name, False, "no rule keeps it"))
     return out

@@ -57,3 +57,22 @@ def test_prune_without_rules_or_keeping_nothing_is_refused(scratch: Scratch,
     run = xlsnap("prune", "--keep-within", "0s", "web")
     assert run.code == 2 and "invalid span" in run.err
     assert event_count(scratch.ledger) == before and tags(scratch.disk_a) == ["s0"]
+
+
+def test_prune_leaves_an_external_snapshot_to_snapshot_delete_and_its_content_intact(
+        scratch: Scratch, xlsnap: Xlsnap) -> None:
+    from tests.disk_states import states, take
+
+    write_pattern(scratch.disk_a, 0x41)
+    take(scratch, "e0", external=True)                   # disks now on overlays
+    for k in range(3):
+        write_pattern(scratch.disk_a, 0x42 + k)
+        assert xlsnap("snapshot-create", "-n", f"s{k}", "web").code == 0
+    before = states(scratch)
+    run = xlsnap("prune", "--keep-last", "1", "--list", "web")
+    assert run.code == 0, run.err
+    assert "e0" in run.out and "left to snapshot-delete" in run.out, run.out
+    assert "2 deleted, 2 kept" in run.out, run.out
+    after = states(scratch)
+    assert after == {k: v for k, v in before.items()
+                     if not k.startswith(("snap:s0:", "snap:s1:"))}
