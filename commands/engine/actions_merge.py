@@ -20,7 +20,7 @@ from pathlib import Path
 from commands.engine.actions import Action, Evidence, Params, Tools, like_base
 from commands.engine.base_fingerprints import fingerprint
 from commands.drivers.process import ProcessResult
-from commands.planning.image_graph import allocated
+from commands.state.atomic_files import allocated
 from commands.state.snapshot_metadata import libxl_record, metadata_path, write_metadata
 
 

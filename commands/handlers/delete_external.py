@@ -21,7 +21,8 @@ from commands.planning.config_rewrite import config_rewrite_step
 from commands.errors import UsageError
 from commands.planning.recorded_disks import check_writable
 from commands.planning.foreign_users import foreign_users
-from commands.planning.image_graph import allocated, disk_graph
+from commands.planning.image_graph import disk_graph
+from commands.state.atomic_files import allocated
 from commands.planning.merge_plan import DiskMerge, free_space, internal_leftovers, moved_record, \
     plan_disk_merge, read_only
 from commands.handlers.messages import DeleteSnapshot

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.engine.actions import StepSpec
-from commands.planning.image_graph import DiskGraph, allocated, record_files
+from commands.planning.image_graph import DiskGraph, record_files
+from commands.state.atomic_files import allocated
 
 
 @dataclass
