@@ -114,7 +114,7 @@ def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
     carry_out(svc, ledger, "create", name, {"domain": domain.name,
                                             "config_file": cmd.config_file,
                                             "toolstack": live.toolstack, "record": record},
-              plan, outcome, run=lambda op, plan: run_guarded(op, plan, live, svc), then=then)
+              plan, outcome, run=lambda op, plan: run_guarded(op, plan, live), then=then)
     return final
 
 

@@ -76,7 +76,7 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
                    {"domain": domain.name, "toolstack": live.toolstack, "state_after": after,
                     "safety": safety, **checked}, plan,
                    lambda op: lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor),
-                   run=lambda op, plan: run_guarded(op, plan, live, svc),
+                   run=lambda op, plan: run_guarded(op, plan, live),
                    operation_id=operation_id, message=message)
     return op.warnings
 

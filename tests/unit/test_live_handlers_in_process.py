@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from commands.bootstrap import Services
-from commands.config.domains import load_domain
 from commands.config.settings import Settings
 from commands.errors import OperationFailed, ResourceBusy, UsageError
 from commands.handlers.create import create_snapshot
