@@ -1,17 +1,4 @@
-"""xl disk specs (``man xl-disk-configuration``): parse one as xl 4.17 does, and back.
-
-``xlu_disk_fields`` follows Xen 4.17's disk lexer rule by rule
-(``tools/libs/util/libxlu_disk_l.l`` lines 189-301, post-processing from
-``libxlu_disk.c`` xlu_disk_parse): the longest match wins, ties go to the earlier
-rule, trailing context counts towards the length. So, as in xl: no spaces around
-``=`` (``format = raw`` is refused), a value keeps its trailing whitespace,
-``target=`` swallows the rest of the spec less one trailing comma, COLO keys are
-accepted, the last of two contradictory flags wins, and a value given twice is
-refused unless the first was empty. ``trusted``/``untrusted`` are no flags to xl
-4.17 (see ``_RULES``). ``parse_disk_spec`` then adds the two refusals
-that libxl makes later when it creates the domain (no vdev, an empty target on a
-non-cdrom disk) and returns a ``DiskSpec``.
-"""
+"""xl disk specs (``man xl-disk-configuration``): parse one as xl 4.17 does, and back."""
 
 from __future__ import annotations
 
@@ -380,7 +367,20 @@ def _extra(disk: XluDisk) -> tuple[tuple[str, str | None], ...]:
 
 
 def parse_disk_spec(spec: str) -> DiskSpec:
-    """Parse one xl disk spec. Raises ConfigError("bad disk spec '...': why")."""
+    """Parse one xl disk spec. Raises ConfigError("bad disk spec '...': why").
+
+    ``xlu_disk_fields`` follows Xen 4.17's disk lexer rule by rule
+    (``tools/libs/util/libxlu_disk_l.l`` lines 189-301, post-processing from
+    ``libxlu_disk.c`` xlu_disk_parse): the longest match wins, ties go to the earlier
+    rule, trailing context counts towards the length. So, as in xl: no spaces around
+    ``=`` (``format = raw`` is refused), a value keeps its trailing whitespace,
+    ``target=`` swallows the rest of the spec less one trailing comma, COLO keys are
+    accepted, the last of two contradictory flags wins, and a value given twice is
+    refused unless the first was empty. ``trusted``/``untrusted`` are no flags to xl
+    4.17 (see ``_RULES``). ``parse_disk_spec`` then adds the two refusals
+    that libxl makes later when it creates the domain (no vdev, an empty target on a
+    non-cdrom disk) and returns a ``DiskSpec``.
+    """
     try:
         disk = xlu_disk_fields(spec)
         # What libxl refuses later, when it creates the domain (libxl_device.c line

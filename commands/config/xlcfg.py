@@ -1,18 +1,4 @@
-"""The xl.cfg file syntax, parsed as data (never eval'd) exactly as Xen 4.17's libxlu does.
-
-The grammar is libxlu's (``tools/libs/util/libxlu_cfg_l.l`` and ``libxlu_cfg_y.y``):
-statements ``key = value`` or ``key += value`` end at a newline or ``;`` (the last may
-end at the end of the file); keys are ``[a-z][._0-9a-z]*``; a value is a string, a
-number or a ``[ ... ]`` list of values (lists nest, a trailing comma is allowed and
-newlines may follow ``[``, ``,`` and items). Numbers are kept as their text, as xl
-keeps them: ``name = 1397207577`` is the string "1397207577", and ``get_long`` reads
-numbers the way ``xlu_cfg_get_long`` does (``strtol`` base 0: ``0777`` is octal).
-Whitespace is blank and tab only; ``#`` comments run to a newline, which they need;
-anything else (``\\r``, a byte-order mark, ``1.5``, uppercase) is refused, as xl
-refuses it. Every setting remembers the source spans of its items so that callers can
-rewrite one item in place (see ``replace_spans``); ``quote_string`` writes strings that
-libxlu reads back unchanged.
-"""
+"""The xl.cfg file syntax, parsed as data (never eval'd) exactly as Xen 4.17's libxlu does."""
 
 from __future__ import annotations
 
@@ -409,7 +395,21 @@ class _Parser:
 
 
 def parse_xl_cfg(text: str, path: str = "<config>") -> XlConfig:
-    """Parse xl.cfg ``text``; ``path`` names it in messages. Raises ConfigError."""
+    """Parse xl.cfg ``text``; ``path`` names it in messages. Raises ConfigError.
+
+    The grammar is libxlu's (``tools/libs/util/libxlu_cfg_l.l`` and ``libxlu_cfg_y.y``):
+    statements ``key = value`` or ``key += value`` end at a newline or ``;`` (the last may
+    end at the end of the file); keys are ``[a-z][._0-9a-z]*``; a value is a string, a
+    number or a ``[ ... ]`` list of values (lists nest, a trailing comma is allowed and
+    newlines may follow ``[``, ``,`` and items). Numbers are kept as their text, as xl
+    keeps them: ``name = 1397207577`` is the string "1397207577", and ``get_long`` reads
+    numbers the way ``xlu_cfg_get_long`` does (``strtol`` base 0: ``0777`` is octal).
+    Whitespace is blank and tab only; ``#`` comments run to a newline, which they need;
+    anything else (``\r``, a byte-order mark, ``1.5``, uppercase) is refused, as xl
+    refuses it. Every setting remembers the source spans of its items so that callers can
+    rewrite one item in place (see ``replace_spans``); ``quote_string`` writes strings that
+    libxlu reads back unchanged.
+    """
     return XlConfig(path=path, text=text, settings=_Parser(text, path).parse())
 
 

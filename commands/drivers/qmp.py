@@ -1,19 +1,4 @@
-"""A small synchronous facade over QEMU's own QMP library (``qemu.qmp``).
-
-Each public call runs its commands with timeouts over a ``QmpChannel`` (its own,
-connecting per call, or one a command holds open: see ``qmp_channel``). Every command
-sent is appended to ``Qmp.log`` (a list of dicts) so a handler can record the exact
-commands in the ledger. Facts this module relies on were checked against QEMU 7.2 (see
-the tests in tests/drivers/): e.g. ``blockdev-snapshot-sync`` silently overwrites an
-existing overlay file, and a failed ``snapshot-load`` leaves the VM stopped in
-``restore-vm``.
-
-    qmp = Qmp("/run/vm/qmp.sock")
-    qmp.stop()
-    qmp.migrate_to_file("/var/lib/xlsnap/web/mem.save")   # fd passed to QEMU: no shell
-    qmp.snapshot_internal(["drv0", "drv1"], "before-upgrade")
-    qmp.cont()
-"""
+"""A small synchronous facade over QEMU's own QMP library (``qemu.qmp``)."""
 
 from __future__ import annotations
 
@@ -110,6 +95,20 @@ class Qmp:
 
     It talks over ``channel`` (shared, e.g. held for a whole command; its connect
     timeout and client name then apply) or a channel of its own that connects per call.
+
+    Each public call runs its commands with timeouts over a ``QmpChannel`` (its own,
+    connecting per call, or one a command holds open: see ``qmp_channel``). Every command
+    sent is appended to ``Qmp.log`` (a list of dicts) so a handler can record the exact
+    commands in the ledger. Facts this module relies on were checked against QEMU 7.2 (see
+    the tests in tests/drivers/): e.g. ``blockdev-snapshot-sync`` silently overwrites an
+    existing overlay file, and a failed ``snapshot-load`` leaves the VM stopped in
+    ``restore-vm``.
+
+        qmp = Qmp("/run/vm/qmp.sock")
+        qmp.stop()
+        qmp.migrate_to_file("/var/lib/xlsnap/web/mem.save")   # fd passed to QEMU: no shell
+        qmp.snapshot_internal(["drv0", "drv1"], "before-upgrade")
+        qmp.cont()
     """
 
     def __init__(self, socket_path: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,

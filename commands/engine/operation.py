@@ -1,18 +1,4 @@
-"""One operation on one domain: intent, side effect, outcome for each step; undo on failure.
-
-The whole plan is recorded in ``OperationStarted``. Each step is recorded as
-``StepStarted`` (the intent, with argv) before its side effect runs and
-``StepFinished`` (the result) after. When a step fails, or the process is
-interrupted, the steps already done are undone in reverse, each undo recorded the
-same way, and the operation is closed as ``compensated``. An undo that fails leaves
-the operation in flight for ``xlsnap recover``.
-
-A ledger write that fails (disk full, a lock held too long) is a failed step that
-cannot be recorded: what was done is undone without writing, unless every step
-was done and recorded (then ``recover`` rolls forward), and the operation stays in
-flight for ``recover`` (``LedgerWriteFailed``, exit 3). A ledger changed by another
-process under the operation (a forced ``recover``) stops it (``LedgerChanged``).
-"""
+"""One operation on one domain: intent, side effect, outcome for each step; undo on failure."""
 
 from __future__ import annotations
 
@@ -118,7 +104,21 @@ def take_interrupt() -> bool:
 
 
 class Operation:
-    """Records one operation's steps in a domain's ledger and runs them."""
+    """Records one operation's steps in a domain's ledger and runs them.
+
+    The whole plan is recorded in ``OperationStarted``. Each step is recorded as
+    ``StepStarted`` (the intent, with argv) before its side effect runs and
+    ``StepFinished`` (the result) after. When a step fails, or the process is
+    interrupted, the steps already done are undone in reverse, each undo recorded the
+    same way, and the operation is closed as ``compensated``. An undo that fails leaves
+    the operation in flight for ``xlsnap recover``.
+
+    A ledger write that fails (disk full, a lock held too long) is a failed step that
+    cannot be recorded: what was done is undone without writing, unless every step
+    was done and recorded (then ``recover`` rolls forward), and the operation stays in
+    flight for ``recover`` (``LedgerWriteFailed``, exit 3). A ledger changed by another
+    process under the operation (a forced ``recover``) stops it (``LedgerChanged``).
+    """
 
     def __init__(self, app: LedgerApp, ledger: DomainLedger, actor: dict[str, Any],
                  tools: Tools, operation_id: str | None = None) -> None:

@@ -1,12 +1,4 @@
-"""Run a live operation's plan so that a domain it paused is always resumed.
-
-The pause step's undo resumes the domain when a later step fails; this is the second
-line: if the plan raises anything at all (a failed undo, an interruption between two
-steps, a bug) and the domain that was running is found paused, it is resumed here,
-and that is recorded as the plan's ``domain-unpause`` step while the operation is
-still in flight (otherwise reported as a warning, there being no operation to record
-it in).
-"""
+"""Run a live operation's plan so that a domain it paused is always resumed."""
 
 from __future__ import annotations
 
@@ -33,7 +25,15 @@ def run_guarded(op: Operation, plan: list[StepSpec], live: Live) -> None:
 
 
 def resume_after_failure(op: Operation, plan: list[StepSpec], live: Live) -> None:
-    """Resume a domain left paused by a failed plan (see module doc); never raises."""
+    """Resume a domain left paused by a failed plan; never raises.
+
+    The pause step's undo resumes the domain when a later step fails; this is the second
+    line: if the plan raises anything at all (a failed undo, an interruption between two
+    steps, a bug) and the domain that was running is found paused, it is resumed here,
+    and that is recorded as the plan's ``domain-unpause`` step while the operation is
+    still in flight (otherwise reported as a warning, there being no operation to record
+    it in).
+    """
     if not live.was_running or not any(s.action in _PAUSING for s in plan):
         return
     params = {"toolstack": live.toolstack, "socket": live.qmp_socket,

@@ -1,13 +1,4 @@
-"""A prune's deletions as ONE ledger operation: each snapshot's steps, then its record.
-
-The plan holds every dropped snapshot's steps (its disks' tags, its memory image, its
-metadata file) in turn; ``details["groups"]`` says which steps are whose. When a
-snapshot's last step is done its ``SnapshotDeleted`` is recorded within the operation,
-so the ledger always says which snapshots are gone. Interrupts are held for the whole
-run and looked at only between two snapshots: Ctrl-C stops after the snapshot in hand.
-A crash leaves the operation in flight; ``recover`` rolls it forward (every planned
-snapshot is then deleted whole), as it does a delete.
-"""
+"""A prune's deletions as ONE ledger operation: each snapshot's steps, then its record."""
 
 from __future__ import annotations
 
@@ -63,6 +54,14 @@ def delete_in_one_operation(svc: Services, domain: str, details: dict[str, Any],
 
     A failed step ends the run: the snapshots before it are deleted, the one in hand
     (when one of its tags was gone already) is recorded incomplete, the rest kept.
+
+    The plan holds every dropped snapshot's steps (its disks' tags, its memory image, its
+    metadata file) in turn; ``details["groups"]`` says which steps are whose. When a
+    snapshot's last step is done its ``SnapshotDeleted`` is recorded within the operation,
+    so the ledger always says which snapshots are gone. Interrupts are held for the whole
+    run and looked at only between two snapshots: Ctrl-C stops after the snapshot in hand.
+    A crash leaves the operation in flight; ``recover`` rolls it forward (every planned
+    snapshot is then deleted whole), as it does a delete.
     """
     ledger, plan, groups = plan_groups(svc, domain, names)
     op = Operation(svc.app, ledger, svc.actor, svc.tools)
