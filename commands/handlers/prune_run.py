@@ -10,7 +10,9 @@ from commands.engine.step_registry import action_of
 from commands.handlers.delete import open_disks, plan_delete
 from commands.drivers.qemu_img import ImageInfo, QemuImg
 from commands.errors import Interrupted, OperationFailed
-from commands.engine.operation import Operation, PartlyDone, take_interrupt
+from commands.engine.operation import Operation
+from commands.engine.operation_errors import PartlyDone
+from commands.engine.signal_hold import take_interrupt
 from commands.bootstrap import Services
 from ledger.domain import DomainLedger
 

@@ -15,7 +15,9 @@ from commands.drivers.qmp import QmpError
 from commands.engine.base_fingerprints import with_base_fingerprints
 from commands.errors import AttentionNeeded, LedgerBlocked, ResourceBusy, UsageError
 from commands.state.memory_images import with_memory_digest
-from commands.engine.operation import CompensationFailed, Operation, signals_deferred
+from commands.engine.operation import Operation
+from commands.engine.operation_errors import CompensationFailed
+from commands.engine.signal_hold import signals_deferred
 from commands.handlers.prune_run import finish_recorded
 from commands.handlers.delete_external import record_delete
 from commands.handlers.revert_external import record_revert
