@@ -84,8 +84,8 @@ def test_snapshot_with_memory_goes_into_qcow2_and_the_guest_runs_on(world: LiveW
     commands = [c for c, _ in world.qemu.calls]
     assert commands.index("stop") < commands.index("snapshot-save") < commands.index("cont")
     assert world.qemu.status == "running"
-    for n in (0, 1):
-        assert world.qemu.image(world.qemu.drives[n]).tags == [("s1", f"disk-{'xvda xvdb'.split()[n]}")]
+    for drive in world.qemu.drives:
+        assert world.qemu.image(drive).tags == [("s1", f"disk-{drive.device}")]
     assert world.snapshots() == ["s1"]
 
 
