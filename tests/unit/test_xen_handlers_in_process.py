@@ -120,25 +120,21 @@ def test_external_snapshot_of_a_running_domain_is_refused(world: XenWorld,
     assert world.verbs() == [] and world.dom.model.calls[-1][0] == "query-block"
 
 
-def test_revert_destroys_reverts_disks_restores_and_unpauses(world: XenWorld) -> None:
-    world.dom.model.ram = "ram-at-s1"
-    create_snapshot(CreateSnapshot("web", name="s1"), world.svc)
-    for path in world.paths:
-        world.qemu_img.images[path].content = "later"
-    world.dom.model.ram = "ram-later"
-    revert_snapshot(RevertSnapshot("web", "s1"), world.svc)
-    assert world.content() == ("disk-xvda", "disk-xvdb")
-    assert world.dom.domid != 5 and world.dom.model.ram == "ram-at-s1"
-    assert world.dom.pause_count == 0 and world.tags() == [["s1"], ["s1"]]
-    assert world.verbs()[2:] == ["save", "destroy", "restore", "unpause"]
-
-
 def _snapshot_then_change(world: XenWorld) -> None:
     world.dom.model.ram = "ram-at-s1"
     create_snapshot(CreateSnapshot("web", name="s1"), world.svc)
     for path in world.paths:
         world.qemu_img.images[path].content = "later"
     world.dom.model.ram = "ram-later"
+
+
+def test_revert_destroys_reverts_disks_restores_and_unpauses(world: XenWorld) -> None:
+    _snapshot_then_change(world)
+    revert_snapshot(RevertSnapshot("web", "s1"), world.svc)
+    assert world.content() == ("disk-xvda", "disk-xvdb")
+    assert world.dom.domid != 5 and world.dom.model.ram == "ram-at-s1"
+    assert world.dom.pause_count == 0 and world.tags() == [["s1"], ["s1"]]
+    assert world.verbs()[2:] == ["save", "destroy", "restore", "unpause"]
 
 
 def test_a_failed_restore_brings_back_the_domain_as_it_was(world: XenWorld) -> None:
