@@ -48,7 +48,8 @@ class Services:
     that leaves no file behind; ``sync`` brings the read model up to the log."""
 
     def __init__(self, settings: Settings, actor: dict[str, Any] | None = None,
-                 qemu_img: QemuImg | None = None, read_only: bool = False) -> None:
+                 qemu_img: QemuImg | None = None, read_only: bool = False,
+                 xl: Xl | None = None, qmp: Callable[[str], Qmp] | None = None) -> None:
         self.settings = settings
         #: A read-only command never creates the ledger, its folder or the home.
         self.read_only = read_only
@@ -58,6 +59,7 @@ class Services:
         self._app: LedgerApp | None = None
         self._view: TreeView | None = None
         self._tools: Tools | None = None
+        self._xl, self._qmp = xl, qmp   # drivers given in place of the real ones (tests)
         self._channels: dict[str, QmpChannel] = {}
 
     @property
@@ -120,8 +122,9 @@ class Services:
             timeout = tool_timeout()
             self._tools = Tools(
                 qemu_img=self.qemu_img,
-                xl=Xl(self.settings.xl, timeout, str(self.settings.xen_qmp_dir)),
-                qmp=lambda path: Qmp(path, command_timeout=timeout, channel=self.channel(path)),
+                xl=self._xl or Xl(self.settings.xl, timeout, str(self.settings.xen_qmp_dir)),
+                qmp=self._qmp or (lambda path: Qmp(path, command_timeout=timeout,
+                                                   channel=self.channel(path))),
                 watch=default_watch(),
             )
         return self._tools

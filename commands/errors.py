@@ -1,6 +1,20 @@
-"""Errors a user can see: each carries its exit code; the message is one line."""
+"""Errors a user can see and the one table of exit codes (README's "Exit codes")."""
 
 from __future__ import annotations
+
+import importlib
+import sqlite3
+
+from commands.drivers.process import DriverError
+from commands.drivers.qmp_errors import QmpBusy, QmpError, UnsafePath
+from ledger.errors import (
+    InvalidRequest,
+    LedgerError,
+    LedgerTooNew,
+    LedgerUnavailable,
+    LedgerUnreachable,
+    OperationInFlight,
+)
 
 
 class XlsnapError(Exception):
@@ -64,3 +78,41 @@ class Interrupted(XlsnapError):
     """Ctrl-C or SIGTERM between operations (a prune between two deletes)."""
 
     exit_code = 130
+
+
+#: The exit code of a bug (sysexits' EX_SOFTWARE).
+INTERNAL_ERROR = 70
+
+#: Errors that do not carry their own ``exit_code``, first match wins: the ledger's (an
+#: operation in flight 3, a bad request 2), a tool that failed before anything changed 1
+#: (a QMP socket busy with another client 3), the ledger's database failing under a
+#: command 3. A dotted name is imported on first use (a command that fails early has not
+#: loaded the ``eventsourcing`` library).
+EXIT_CODES: tuple[tuple[type[BaseException] | str, int], ...] = (
+    (OperationInFlight, 3),
+    (LedgerUnreachable, 1),
+    (LedgerTooNew, 3),
+    (InvalidRequest, 2),
+    (LedgerUnavailable, 2),
+    (QmpBusy, 3),
+    (DriverError, 1),
+    (QmpError, 1),
+    (UnsafePath, 2),
+    ("eventsourcing.persistence.PersistenceError", 3),
+    (sqlite3.Error, 3),
+    (LedgerError, 2),
+)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of an error that ends a command: its own, else ``EXIT_CODES``."""
+    if isinstance(exc, XlsnapError):
+        return exc.exit_code
+    for kind, code in EXIT_CODES:
+        if isinstance(kind, str):
+            module, _, name = kind.rpartition(".")
+            kind = getattr(importlib.import_module(module), name)
+            assert isinstance(kind, type)
+        if isinstance(exc, kind):
+            return code
+    return INTERNAL_ERROR

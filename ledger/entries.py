@@ -1,20 +1,4 @@
-"""The stored log as Merkle entries: each stored event row, in commit order, as bytes.
-
-An entry covers everything the library stores for an event, in an unambiguous,
-length-prefixed encoding (big-endian, as TLS structures are):
-
-    uint8   format            1
-    uint16  len(originator_id) || originator_id   (the stored text, UTF-8)
-    uint64  originator_version
-    uint16  len(topic)        || topic            (UTF-8)
-    uint32  len(state)        || state            (the stored msgpack bytes)
-
-The position of an event is the library's notification id (SQLite's rowid, dense
-from 1; PostgreSQL's ``notification_id``, which may skip numbers). The Merkle leaf
-index is the event's ordinal in that order. Rows are read with plain SQL through the
-storage port, not through the library, so the bytes hashed are exactly the bytes
-stored (a PostgreSQL uuid is read as the 32 hex digits SQLite stores).
-"""
+"""The stored log as Merkle entries: each stored event row, in commit order, as bytes."""
 
 from __future__ import annotations
 
@@ -56,7 +40,23 @@ class StoredRow(NamedTuple):
 
 
 def entry_bytes(originator_id: object, version: object, topic: object, state: object) -> bytes:
-    """The Merkle entry of one stored event; ``MalformedRow`` if a field is not as stored."""
+    """The Merkle entry of one stored event; ``MalformedRow`` if a field is not as stored.
+
+    An entry covers everything the library stores for an event, in an unambiguous,
+    length-prefixed encoding (big-endian, as TLS structures are):
+
+        uint8   format            1
+        uint16  len(originator_id) || originator_id   (the stored text, UTF-8)
+        uint64  originator_version
+        uint16  len(topic)        || topic            (UTF-8)
+        uint32  len(state)        || state            (the stored msgpack bytes)
+
+    The position of an event is the library's notification id (SQLite's rowid, dense
+    from 1; PostgreSQL's ``notification_id``, which may skip numbers). The Merkle leaf
+    index is the event's ordinal in that order. Rows are read with plain SQL through the
+    storage port, not through the library, so the bytes hashed are exactly the bytes
+    stored (a PostgreSQL uuid is read as the 32 hex digits SQLite stores).
+    """
     return _joined(b"", originator_id, version, topic, state)
 
 

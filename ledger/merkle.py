@@ -1,13 +1,4 @@
-"""Merkle tree hashing of a log, as RFC 9162 (Certificate Transparency v2) defines it.
-
-leaf = SHA-256(0x00 || entry), node = SHA-256(0x01 || left || right); a tree of n > 1
-leaves splits at k, the largest power of two below n. Inclusion proofs (§2.1.3) and
-consistency proofs (§2.1.4) are produced from a list of leaf hashes and checked with
-the RFC's own verification algorithms, so any RFC 9162 implementation can check ours.
-
-``Frontier`` folds leaf hashes in one pass and gives the root of every prefix on the
-way, which is what verifying a long log against many tree heads needs.
-"""
+"""Merkle tree hashing of a log, as RFC 9162 (Certificate Transparency v2) defines it."""
 
 from __future__ import annotations
 
@@ -35,7 +26,16 @@ def split_point(n: int) -> int:
 
 
 def root(leaves: Sequence[bytes]) -> bytes:
-    """MTH of a list of leaf hashes (the empty tree hashes the empty string)."""
+    """MTH of a list of leaf hashes (the empty tree hashes the empty string).
+
+    leaf = SHA-256(0x00 || entry), node = SHA-256(0x01 || left || right); a tree of n > 1
+    leaves splits at k, the largest power of two below n. Inclusion proofs (§2.1.3) and
+    consistency proofs (§2.1.4) are produced from a list of leaf hashes and checked with
+    the RFC's own verification algorithms, so any RFC 9162 implementation can check ours.
+
+    ``Frontier`` folds leaf hashes in one pass and gives the root of every prefix on the
+    way, which is what verifying a long log against many tree heads needs.
+    """
     if not leaves:
         return EMPTY_ROOT
     frontier = Frontier()

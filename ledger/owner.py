@@ -1,11 +1,4 @@
-"""Which process owns an operation, and whether that process is still running.
-
-An owner is ``{"host", "pid", "start", "boot_id", "since"}``: ``start`` is the
-process's start time in clock ticks after boot (field 22 of ``/proc/PID/stat``) and
-``boot_id`` the kernel's ``/proc/sys/kernel/random/boot_id``, so a pid reused after
-the owner died, or after a reboot, is not taken for the owner. ``since`` is the
-start as a wall-clock time (UTC, ISO 8601), for messages.
-"""
+"""Which process owns an operation, and whether that process is still running."""
 
 from __future__ import annotations
 
@@ -54,7 +47,14 @@ def _boot_time() -> float | None:
 
 
 def current_owner() -> Owner:
-    """The owner record of this process."""
+    """The owner record of this process.
+
+    An owner is ``{"host", "pid", "start", "boot_id", "since"}``: ``start`` is the
+    process's start time in clock ticks after boot (field 22 of ``/proc/PID/stat``) and
+    ``boot_id`` the kernel's ``/proc/sys/kernel/random/boot_id``, so a pid reused after
+    the owner died, or after a reboot, is not taken for the owner. ``since`` is the
+    start as a wall-clock time (UTC, ISO 8601), for messages.
+    """
     pid = os.getpid()
     start = process_start(pid)
     booted = _boot_time()

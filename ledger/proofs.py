@@ -1,11 +1,4 @@
-"""Inclusion proofs as self-contained documents that anyone checks offline.
-
-A proof carries the entry's bytes (so the event itself is shown, decoded from what
-was sealed), its leaf index, the RFC 9162 audit path, and the signed tree head it
-leads to; optionally a consistency proof from an older head the checker already
-trusts (one shipped off the host earlier) to that head. Checking needs only this
-module: no database.
-"""
+"""Inclusion proofs as self-contained documents that anyone checks offline."""
 
 from __future__ import annotations
 
@@ -36,6 +29,12 @@ def make_inclusion_proof(db: Any, position: int, head: TreeHead,
     checked before it is returned, so a ledger that no longer matches its head
     gives an error here rather than a proof that fails elsewhere. The leaf index is
     the event's ordinal in the log (``position - 1`` where positions are dense).
+
+    A proof carries the entry's bytes (so the event itself is shown, decoded from what
+    was sealed), its leaf index, the RFC 9162 audit path, and the signed tree head it
+    leads to; optionally a consistency proof from an older head the checker already
+    trusts (one shipped off the host earlier) to that head. Checking needs only this
+    module: no database.
     """
     index = leaf_index(db, position)
     if not (1 <= position and 0 <= index < head.tree_size):

@@ -1,12 +1,5 @@
 """Sealing: extend the Merkle tree over the events recorded since the last seal and
-record a new signed tree head.
-
-A seal never rehashes the sealed past: it resumes from the last head's frontier,
-which it trusts only after checking the head's signature, its key, and that the
-frontier folds to the signed root. So a new head always extends the old tree (the
-two are consistent by construction), and an event altered after an earlier seal
-stays detectable by ``verify``. Everything happens in one write transaction.
-"""
+record a new signed tree head."""
 
 from __future__ import annotations
 
@@ -34,7 +27,14 @@ class SealRefused(LedgerError):
 
 def seal_ledger(location: str, key: Ed25519PrivateKey, lock_timeout: float = 30.0,
                 now_ms: int | None = None) -> tuple[TreeHead, int]:
-    """Record a signed head over the whole log; returns it and how many events were new."""
+    """Record a signed head over the whole log; returns it and how many events were new.
+
+    A seal never rehashes the sealed past: it resumes from the last head's frontier,
+    which it trusts only after checking the head's signature, its key, and that the
+    frontier folds to the signed root. So a new head always extends the old tree (the
+    two are consistent by construction), and an event altered after an earlier seal
+    stays detectable by ``verify``. Everything happens in one write transaction.
+    """
     db = open_db(location, timeout=lock_timeout)
     try:
         create_tables(db)

@@ -1,20 +1,4 @@
-"""Signed tree heads: what is signed, their JSON file form, and their tables in the ledger.
-
-A head says "the first ``tree_size`` events of this log have Merkle root ``root_hash``",
-at ``timestamp`` (milliseconds since the epoch), signed with Ed25519 over RFC 6962's
-``TreeHeadSignature`` structure (version v1 = 0, signature_type tree_hash = 1, uint64
-timestamp, uint64 tree_size, the 32-byte root): any CT tooling can check it.
-
-Heads live in a table of the ledger file (``ledger_tree_heads``), not as events: an
-event certifying the log it is part of would change the root it certifies, would be
-replayed into read models, and would need the aggregate machinery for a row that
-belongs to no domain. Each head also keeps the Merkle frontier of its size (the roots
-of the perfect subtrees covering it, at most 64 hashes), so the next seal extends the
-tree without rehashing the past; a frontier is trusted only once it folds to its
-signed root. ``ledger_leaves`` caches every sealed leaf hash: proofs need them, and
-verification uses them, once they fold to a signed root, to name the exact position
-an event was altered at. Both tables are derived and checked, never the source of truth.
-"""
+"""Signed tree heads: what is signed, their JSON file form, and their tables in the ledger."""
 
 from __future__ import annotations
 
@@ -49,7 +33,23 @@ class HeadFormatError(ValueError):
 
 @dataclass(frozen=True)
 class TreeHead:
-    """A signed statement of the log's size and Merkle root at one moment."""
+    """A signed statement of the log's size and Merkle root at one moment.
+
+    A head says "the first ``tree_size`` events of this log have Merkle root ``root_hash``",
+    at ``timestamp`` (milliseconds since the epoch), signed with Ed25519 over RFC 6962's
+    ``TreeHeadSignature`` structure (version v1 = 0, signature_type tree_hash = 1, uint64
+    timestamp, uint64 tree_size, the 32-byte root): any CT tooling can check it.
+
+    Heads live in a table of the ledger file (``ledger_tree_heads``), not as events: an
+    event certifying the log it is part of would change the root it certifies, would be
+    replayed into read models, and would need the aggregate machinery for a row that
+    belongs to no domain. Each head also keeps the Merkle frontier of its size (the roots
+    of the perfect subtrees covering it, at most 64 hashes), so the next seal extends the
+    tree without rehashing the past; a frontier is trusted only once it folds to its
+    signed root. ``ledger_leaves`` caches every sealed leaf hash: proofs need them, and
+    verification uses them, once they fold to a signed root, to name the exact position
+    an event was altered at. Both tables are derived and checked, never the source of truth.
+    """
 
     tree_size: int
     root_hash: bytes

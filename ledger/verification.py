@@ -1,15 +1,4 @@
-"""Verifying a log against signed tree heads, and naming the first bad position.
-
-One pass over the entries in commit order: every leaf is recomputed from the stored
-bytes, positions must run without a gap, and the Merkle root is taken at the size of
-every head. A head whose root differs proves an event at or below its size changed.
-To say *which* one, the pass compares each recomputed leaf with what was claimed for
-it when it was sealed (the ledger's leaf cache, or an export's ``leaf_hash``). Claims
-are untrusted until they fold to a signed root: the first leaf that differs from an
-authenticated claim is the exact first bad position. Heads are checked for their
-signature and for the key that made it: the first head's key, or a key the caller
-trusts (``--pubkey``, or the key of a head file kept off the host).
-"""
+"""Verifying a log against signed tree heads, and naming the first bad position."""
 
 from __future__ import annotations
 
@@ -81,7 +70,18 @@ def verify_ledger(
     bindings: Mapping[int, Sequence[tuple[str, bytes]]] | None = None,
 ) -> Report:
     """Verify a ledger file against its recorded heads and ``external`` ones, in one
-    read transaction (a consistent snapshot while writers go on)."""
+    read transaction (a consistent snapshot while writers go on).
+
+    One pass over the entries in commit order: every leaf is recomputed from the stored
+    bytes, positions must run without a gap, and the Merkle root is taken at the size of
+    every head. A head whose root differs proves an event at or below its size changed.
+    To say *which* one, the pass compares each recomputed leaf with what was claimed for
+    it when it was sealed (the ledger's leaf cache, or an export's ``leaf_hash``). Claims
+    are untrusted until they fold to a signed root: the first leaf that differs from an
+    authenticated claim is the exact first bad position. Heads are checked for their
+    signature and for the key that made it: the first head's key, or a key the caller
+    trusts (``--pubkey``, or the key of a head file kept off the host).
+    """
     db = connect_readonly(location)
     try:
         db.execute("BEGIN")

@@ -1,14 +1,5 @@
 """Checkpoints of one domain's projected tree, so replay never applies more than
-``EVERY`` of its events.
-
-A checkpoint is taken by the projection itself, right after applying a domain's
-event whose version is a multiple of ``EVERY``: it holds that domain's rows of the
-tree tables (msgpack, zlib), the digest of those bytes, and the leaf hash of the
-event at its position, which binds it to the log it was derived from. Replay uses
-one only if its digest holds and the leaf of the event stored at its position is
-still the one it was bound to; ``verify`` checks every binding against the log, and
-``verify --deep`` derives every checkpoint again from the log and compares.
-"""
+``EVERY`` of its events."""
 
 from __future__ import annotations
 
@@ -65,7 +56,16 @@ def capture(cur: Any, domain_id: str) -> bytes:
 
 
 def take(cur: Any, domain_id: str, position: int, version: int) -> None:
-    """Record a checkpoint of ``domain_id`` as it stands after the event at ``position``."""
+    """Record a checkpoint of ``domain_id`` as it stands after the event at ``position``.
+
+    A checkpoint is taken by the projection itself, right after applying a domain's
+    event whose version is a multiple of ``EVERY``: it holds that domain's rows of the
+    tree tables (msgpack, zlib), the digest of those bytes, and the leaf hash of the
+    event at its position, which binds it to the log it was derived from. Replay uses
+    one only if its digest holds and the leaf of the event stored at its position is
+    still the one it was bound to; ``verify`` checks every binding against the log, and
+    ``verify --deep`` derives every checkpoint again from the log and compares.
+    """
     row = read_row(cur, position)
     if row is None:
         return

@@ -1,15 +1,4 @@
-"""Exports of the log for a SIEM or an investigator, which verify without the database.
-
-A JSON-lines (or msgpack stream) export holds a header, one record per event and a
-trailer. Each event record carries what was stored (originator id, version, topic,
-and the state bytes, base64 in JSON), its position and Merkle leaf hash, and the
-same decoded fields ``xlsnap history --json`` shows. The header carries every tree
-head recorded so far and, for an export that starts after position 1, the Merkle
-frontier of the positions before it, so the roots of the heads can be recomputed
-from the export alone; the trailer's count shows a cut file. Reading an export back
-recomputes the decoded fields from the stored bytes, so what a SIEM reads is covered
-by the signed heads too.
-"""
+"""Exports of the log for a SIEM or an investigator, which verify without the database."""
 
 from __future__ import annotations
 
@@ -44,7 +33,18 @@ class ExportError(ValueError):
 
 def write_export(out: IO[bytes], fmt: str, db: Any, mapper: Mapper,
                  names: dict[str, str], first: int, last: int) -> int:
-    """Write events ``first..last`` of the log; returns how many were written."""
+    """Write events ``first..last`` of the log; returns how many were written.
+
+    A JSON-lines (or msgpack stream) export holds a header, one record per event and a
+    trailer. Each event record carries what was stored (originator id, version, topic,
+    and the state bytes, base64 in JSON), its position and Merkle leaf hash, and the
+    same decoded fields ``xlsnap history --json`` shows. The header carries every tree
+    head recorded so far and, for an export that starts after position 1, the Merkle
+    frontier of the positions before it, so the roots of the heads can be recomputed
+    from the export alone; the trailer's count shows a cut file. Reading an export back
+    recomputes the decoded fields from the stored bytes, so what a SIEM reads is covered
+    by the signed heads too.
+    """
     emit = _jsonl_writer(out) if fmt == "jsonl" else _msgpack_writer(out)
     emit({"type": "header", "format": EXPORT_FORMAT, "exported_at": time.time(),
           "log_size": log_size(db), "first": first, "last": last,

@@ -1,14 +1,4 @@
-"""A domain's snapshot tree as it was at any log position, rebuilt from the log.
-
-The past is projected with the projection's own code (``apply_to_tree``, the tree
-half of ``apply_event``) into in-memory tables with the view's own schema, and read
-with the view's own queries (``TreeTables``), so a replay and the live view cannot
-drift apart. Only the
-domain's events are read (by its aggregate id, in version order); a checkpoint,
-when one holds (``checkpoints.fault``), saves applying the events before it. The
-projection tables themselves are never read: with no checkpoints, the log alone
-gives the same answer, only slower.
-"""
+"""A domain's snapshot tree as it was at any log position, rebuilt from the log."""
 
 from __future__ import annotations
 
@@ -53,7 +43,17 @@ class PastState:
 
 def replay_domain(app: LedgerApp, db: Any, domain_id: str, position: int,
                   use_checkpoints: bool = True) -> PastState:
-    """The state of ``domain_id`` after the event at log ``position``."""
+    """The state of ``domain_id`` after the event at log ``position``.
+
+    The past is projected with the projection's own code (``apply_to_tree``, the tree
+    half of ``apply_event``) into in-memory tables with the view's own schema, and read
+    with the view's own queries (``TreeTables``), so a replay and the live view cannot
+    drift apart. Only the
+    domain's events are read (by its aggregate id, in version order); a checkpoint,
+    when one holds (``checkpoints.fault``), saves applying the events before it. The
+    projection tables themselves are never read: with no checkpoints, the log alone
+    gives the same answer, only slower.
+    """
     past = PastState(domain_id, position, open_memory_tables())
     cur = past.tables.db.cursor()
     cur.execute("BEGIN")

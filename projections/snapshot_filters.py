@@ -1,13 +1,4 @@
-"""Which snapshots ``snapshot-list`` shows: virsh's filters, over the tree's rows.
-
-The rules are virsh's (``virsh snapshot-list``): ``--roots``, ``--parent`` and
-``--tree`` exclude each other; ``--from NAME`` (or ``--current``: from the current
-snapshot) lists NAME's children, all its descendants with ``--descendants`` or
-``--tree``, and NAME itself only with ``--tree``; ``--leaves``/``--no-leaves`` keep
-snapshots without/with children (both: no filter) and do not go with ``--tree``.
-Within each group, ``--active``/``--inactive``/``--disk-only`` and
-``--internal``/``--external``, a snapshot is kept if it matches any flag given.
-"""
+"""Which snapshots ``snapshot-list`` shows: virsh's filters, over the tree's rows."""
 
 from __future__ import annotations
 
@@ -71,7 +62,16 @@ def kind_of_state(row: Row) -> str:
 
 
 def select(rows: Sequence[Row], current: str | None, f: Filters) -> list[Row]:
-    """The rows ``f`` keeps, in the order given (creation order)."""
+    """The rows ``f`` keeps, in the order given (creation order).
+
+    The rules are virsh's (``virsh snapshot-list``): ``--roots``, ``--parent`` and
+    ``--tree`` exclude each other; ``--from NAME`` (or ``--current``: from the current
+    snapshot) lists NAME's children, all its descendants with ``--descendants`` or
+    ``--tree``, and NAME itself only with ``--tree``; ``--leaves``/``--no-leaves`` keep
+    snapshots without/with children (both: no filter) and do not go with ``--tree``.
+    Within each group, ``--active``/``--inactive``/``--disk-only`` and
+    ``--internal``/``--external``, a snapshot is kept if it matches any flag given.
+    """
     f.check()
     by_name = {r["name"]: r for r in rows}
     children = child_names(rows)

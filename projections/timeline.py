@@ -1,19 +1,5 @@
 """The time index: for every event, the log's "high-water" time, its domain, operation
-and actor, so history filters and "as of" answers never scan the log.
-
-What "as of T" means. Event timestamps are taken by each writer before it commits,
-so with concurrent writers (or a host whose clock stepped back) they are not in
-commit order: event 11 may carry an earlier time than event 10. A state "as of T"
-built from "every event stamped <= T" could then include 11 without 10, a state the
-ledger never was in. Instead the index keeps, per position, the running maximum of
-the timestamps up to it (the high-water mark, monotonic by construction), and
-"as of T" is the longest prefix of the log whose high-water mark is <= T: a state
-that really existed, in commit order. An event committed after one stamped later
-than T is left out even if its own stamp is earlier: it cannot have been committed
-before that later stamp was taken, which is after T. Every time filter (history
-``--since/--until``, ``diff``, ``export --since``) selects positions the same way, so
-``history --since T1 --until T2`` lists exactly the events ``diff`` compares.
-"""
+and actor, so history filters and "as of" answers never scan the log."""
 
 from __future__ import annotations
 
@@ -96,7 +82,21 @@ def _text(value: Any) -> str | None:
 
 
 def position_as_of(db: Any, when: float) -> int:
-    """The last position of the longest log prefix whose high-water time is <= ``when``."""
+    """The last position of the longest log prefix whose high-water time is <= ``when``.
+
+    What "as of T" means. Event timestamps are taken by each writer before it commits,
+    so with concurrent writers (or a host whose clock stepped back) they are not in
+    commit order: event 11 may carry an earlier time than event 10. A state "as of T"
+    built from "every event stamped <= T" could then include 11 without 10, a state the
+    ledger never was in. Instead the index keeps, per position, the running maximum of
+    the timestamps up to it (the high-water mark, monotonic by construction), and
+    "as of T" is the longest prefix of the log whose high-water mark is <= T: a state
+    that really existed, in commit order. An event committed after one stamped later
+    than T is left out even if its own stamp is earlier: it cannot have been committed
+    before that later stamp was taken, which is after T. Every time filter (history
+    ``--since/--until``, ``diff``, ``export --since``) selects positions the same way, so
+    ``history --since T1 --until T2`` lists exactly the events ``diff`` compares.
+    """
     row = db.execute("SELECT position FROM view_timeline WHERE high_water <= ? "
                      "ORDER BY high_water DESC, position DESC LIMIT 1", (when,)).fetchone()
     return int(row[0]) if row else 0

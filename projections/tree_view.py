@@ -1,13 +1,5 @@
 """The snapshot-tree read model: tables beside the event log (SQLite or PostgreSQL,
-through ``ledger.storage``), with tracking.
-
-Rows and the tracking position are written in one transaction (``BEGIN IMMEDIATE``),
-so each event is applied exactly once even when several processes catch up at once.
-The same transaction writes the time index (``projections.timeline``) and, every
-``checkpoints.EVERY`` events of a domain, a checkpoint of that domain's rows. The view
-is derived: ``rebuild`` drops it and replays the whole log. ``TreeTables`` holds the
-queries, so a replayed past (``projections.replay``) reads exactly as the present does.
-"""
+through ``ledger.storage``), with tracking."""
 
 from __future__ import annotations
 
@@ -125,7 +117,15 @@ def open_memory_tables() -> TreeTables:
 
 
 class TreeView(TreeTables):
-    """Snapshot trees per domain, projected from a ``LedgerApp``'s log."""
+    """Snapshot trees per domain, projected from a ``LedgerApp``'s log.
+
+    Rows and the tracking position are written in one transaction (``BEGIN IMMEDIATE``),
+    so each event is applied exactly once even when several processes catch up at once.
+    The same transaction writes the time index (``projections.timeline``) and, every
+    ``checkpoints.EVERY`` events of a domain, a checkpoint of that domain's rows. The view
+    is derived: ``rebuild`` drops it and replays the whole log. ``TreeTables`` holds the
+    queries, so a replayed past (``projections.replay``) reads exactly as the present does.
+    """
 
     def __init__(self, app: LedgerApp, lock_timeout: float = 30.0,
                  checkpoint_every: int = checkpoints.EVERY) -> None:

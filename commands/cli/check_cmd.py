@@ -9,6 +9,7 @@ import typer
 
 from commands.handlers.check import check_domain
 from commands.cli.main import services
+from commands.errors import RecordMismatch
 
 
 def check(
@@ -41,7 +42,7 @@ def check(
             rest = ", ".join(f"{k}={v}" for k, v in d.items() if k != "kind")
             typer.echo(f"{d['kind']}: {rest}")
     if diffs:
-        raise typer.Exit(3)
+        raise typer.Exit(RecordMismatch.exit_code)   # the ledger disagrees with the disks
 
 
 def register(app: typer.Typer) -> None:

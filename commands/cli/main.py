@@ -6,19 +6,14 @@ import gc
 import importlib
 import os
 import signal
-import sqlite3
 import sys
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from commands.drivers.process import DriverError
-from commands.errors import XlsnapError
+from commands.errors import INTERNAL_ERROR, XlsnapError, exit_code
 from commands.config.settings import TOOLSTACKS, Settings
-from ledger.errors import (
-    InvalidRequest, LedgerTooNew, LedgerUnavailable, LedgerUnreachable, OperationInFlight,
-)
 
 if TYPE_CHECKING:
     from commands.bootstrap import Services
@@ -193,45 +188,6 @@ def main(argv: list[str] | None = None) -> int:
                          "(set XLSNAP_DEBUG=1 for a traceback)", code)
         return _fail(str(exc), code, verbose)
     return 0
-
-
-#: The exit code of a bug (sysexits' EX_SOFTWARE).
-INTERNAL_ERROR = 70
-
-
-def exit_code(exc: BaseException) -> int:
-    """The exit code of an error that ends a command (the README's table of exit codes).
-
-    xlsnap's own errors carry theirs; the ledger's: an operation in flight 3, a bad
-    request 2; a tool that failed before anything changed 1, except a QMP socket busy
-    with another client 3; the ledger's database failing under a command 3.
-    """
-    from eventsourcing.persistence import PersistenceError
-
-    from commands.drivers.qmp_errors import QmpBusy, QmpError, UnsafePath
-    from ledger.errors import LedgerError
-
-    if isinstance(exc, XlsnapError):
-        return exc.exit_code
-    if isinstance(exc, OperationInFlight):
-        return 3
-    if isinstance(exc, LedgerUnreachable):
-        return 1
-    if isinstance(exc, LedgerTooNew):
-        return 3
-    if isinstance(exc, (InvalidRequest, LedgerUnavailable)):
-        return 2
-    if isinstance(exc, QmpBusy):
-        return 3
-    if isinstance(exc, (DriverError, QmpError)):
-        return 1
-    if isinstance(exc, UnsafePath):
-        return 2
-    if isinstance(exc, (PersistenceError, sqlite3.Error)):
-        return 3
-    if isinstance(exc, LedgerError):
-        return 2
-    return INTERNAL_ERROR
 
 
 def _fail(message: str, code: int, verbose: bool = False) -> int:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import typer
 
-from commands.cli.main import exit_code
+from commands.errors import exit_code
 from commands.drivers.process import DriverError
 from commands.errors import Interrupted, XlsnapError
 from commands.handlers.prune import Decision, plan_prune, run_prune

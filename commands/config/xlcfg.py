@@ -1,18 +1,4 @@
-"""The xl.cfg file syntax, parsed as data (never eval'd) exactly as Xen 4.17's libxlu does.
-
-The grammar is libxlu's (``tools/libs/util/libxlu_cfg_l.l`` and ``libxlu_cfg_y.y``):
-statements ``key = value`` or ``key += value`` end at a newline or ``;`` (the last may
-end at the end of the file); keys are ``[a-z][._0-9a-z]*``; a value is a string, a
-number or a ``[ ... ]`` list of values (lists nest, a trailing comma is allowed and
-newlines may follow ``[``, ``,`` and items). Numbers are kept as their text, as xl
-keeps them: ``name = 1397207577`` is the string "1397207577", and ``get_long`` reads
-numbers the way ``xlu_cfg_get_long`` does (``strtol`` base 0: ``0777`` is octal).
-Whitespace is blank and tab only; ``#`` comments run to a newline, which they need;
-anything else (``\\r``, a byte-order mark, ``1.5``, uppercase) is refused, as xl
-refuses it. Every setting remembers the source spans of its items so that callers can
-rewrite one item in place (see ``replace_spans``); ``quote_string`` writes strings that
-libxlu reads back unchanged.
-"""
+"""The xl.cfg file syntax, parsed as data (never eval'd) exactly as Xen 4.17's libxlu does."""
 
 from __future__ import annotations
 
@@ -24,6 +10,7 @@ from typing import NamedTuple
 
 from commands.errors import ConfigError
 from commands.config.safe_read import read_small_file
+from commands.config.xlcfg_literals import dequote, strtol
 
 Scalar = str
 Value = str | tuple["Value", ...]
@@ -36,15 +23,6 @@ _STRING_RE = {'"': re.compile(r'"(?:[^"\\\n]|\\[^\n])*"'),
               "'": re.compile(r"'(?:[^'\\\n]|\\[^\n])*'")}
 _COMMENT_RE = re.compile(r"#[^\n]*\n")
 _BLANK = frozenset(" \t")
-# libxlu_cfg.c xlu__cfgl_dequote (lines 598-668): the escapes a quoted string may use.
-_SIMPLE_ESCAPES = {
-    '"': '"', "'": "'", "\\": "\\", "a": "\a", "b": "\b",
-    "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-}
-_C_SPACE = " \t\n\v\f\r"  # isspace() in the C locale, as strtol/strtoul skip it
-_QUOTE_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\a": "\\a",
-                  "\b": "\\b", "\f": "\\f", "\v": "\\v"}
-_LONG_MIN, _LONG_MAX = -2**63, 2**63 - 1  # xl's long on the 64-bit hosts Xen runs on
 _MESSAGE_LIMIT = 160
 
 
@@ -137,33 +115,6 @@ class XlConfig(NamedTuple):
         return tuple(str(item) for item in setting.value)
 
 
-def strtol(text: str) -> int | None:
-    """C ``strtol(text, &end, 0)`` of a whole string; None where xl reports an error.
-
-    Leading C white space and a sign are allowed, ``0x`` means hex and a leading ``0``
-    octal; trailing characters, no digits or a value outside ``long`` are errors.
-    """
-    body = text.lstrip(_C_SPACE)
-    sign = 1
-    if body[:1] in ("+", "-"):
-        sign = -1 if body[0] == "-" else 1
-        body = body[1:]
-    if re.fullmatch(r"0[xX][0-9a-fA-F]+", body):
-        digits, base = body[2:], 16
-    elif re.fullmatch(r"0[0-7]*", body):
-        digits, base = body, 8
-    elif re.fullmatch(r"[1-9][0-9]*", body):
-        digits, base = body, 10
-    else:
-        return None
-    digits = digits.lstrip("0") or "0"
-    if len(digits) > 64:  # far beyond a long in any base: ERANGE
-        return None
-    value = int(digits, base)
-    value *= sign
-    return value if _LONG_MIN <= value <= _LONG_MAX else None
-
-
 def _line_text(text: str, line: int) -> str:
     """The text of 1-based line ``line`` (without its newline)."""
     lines = text.split("\n")
@@ -182,40 +133,6 @@ class _Token(NamedTuple):
     start: int
     end: int
     value: str = ""
-
-
-def dequote(literal: str) -> str:
-    """The value of a quoted string token, as libxlu_cfg.c xlu__cfgl_dequote makes it.
-
-    Raises ValueError for the escapes libxlu refuses. libxlu's numeric escapes do not
-    work as in C: ``\\x`` is always refused (it skips a digit, then wants more than the
-    two it reads), and ``\\NNN`` (first digit 0-7) checks that at least two characters
-    after the first digit read as a base-10 number and then drops them all, writing no
-    character; xl users get exactly that, so this does the same.
-    """
-    out: list[str] = []
-    i, end = 1, len(literal) - 1
-    while i < end:
-        ch = literal[i]
-        i += 1
-        if ch != "\\":
-            out.append(ch)
-            continue
-        esc = literal[i]
-        i += 1
-        if esc in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[esc])
-        elif esc == "x":
-            raise ValueError("libxlu refuses every \\x escape")
-        elif esc in "01234567":
-            numbuf = literal[i:i + 3]  # strncpy(numbuf, p, 3): may take the closing quote
-            match = re.match(r"[ \t\n\v\f\r]*[+-]?[0-9]+", numbuf)
-            if match is None or match.end() < 2:
-                raise ValueError(f"bad octal escape {literal[i - 2:i + 3]!r}")
-            i += match.end()
-        else:
-            raise ValueError(f"invalid escape {literal[i - 2:i]!r}")
-    return "".join(out)
 
 
 class _Parser:
@@ -409,7 +326,21 @@ class _Parser:
 
 
 def parse_xl_cfg(text: str, path: str = "<config>") -> XlConfig:
-    """Parse xl.cfg ``text``; ``path`` names it in messages. Raises ConfigError."""
+    """Parse xl.cfg ``text``; ``path`` names it in messages. Raises ConfigError.
+
+    The grammar is libxlu's (``tools/libs/util/libxlu_cfg_l.l`` and ``libxlu_cfg_y.y``):
+    statements ``key = value`` or ``key += value`` end at a newline or ``;`` (the last may
+    end at the end of the file); keys are ``[a-z][._0-9a-z]*``; a value is a string, a
+    number or a ``[ ... ]`` list of values (lists nest, a trailing comma is allowed and
+    newlines may follow ``[``, ``,`` and items). Numbers are kept as their text, as xl
+    keeps them: ``name = 1397207577`` is the string "1397207577", and ``get_long`` reads
+    numbers the way ``xlu_cfg_get_long`` does (``strtol`` base 0: ``0777`` is octal).
+    Whitespace is blank and tab only; ``#`` comments run to a newline, which they need;
+    anything else (``\r``, a byte-order mark, ``1.5``, uppercase) is refused, as xl
+    refuses it. Every setting remembers the source spans of its items so that callers can
+    rewrite one item in place (see ``replace_spans``); ``quote_string`` writes strings that
+    libxlu reads back unchanged.
+    """
     return XlConfig(path=path, text=text, settings=_Parser(text, path).parse())
 
 
@@ -424,29 +355,6 @@ def load_xl_cfg(path: str | os.PathLike[str]) -> XlConfig:
         raise ConfigError(f"{name}:{line}: not UTF-8 text "
                           f"(byte 0x{data[exc.start]:02x})") from None
     return parse_xl_cfg(text, name)
-
-
-def quote_string(value: str, quote: str = '"') -> str:
-    """A string literal that libxlu (and ``parse_xl_cfg``) reads back as ``value``.
-
-    Only the escapes libxlu decodes as C does are written (``\\\\``, the quote and
-    ``\\n \\t \\r \\a \\b \\f \\v``); other characters go in as they are, which the
-    lexer allows. libxlu's ``\\x`` and octal escapes never are (see ``dequote``).
-    """
-    if quote not in ('"', "'"):
-        raise ValueError(f"quote must be ' or \", not {quote!r}")
-    if "\x00" in value:
-        raise ValueError("an xl.cfg string cannot hold a NUL character")
-    out = [quote]
-    for ch in value:
-        if ch in _QUOTE_ESCAPES:
-            out.append(_QUOTE_ESCAPES[ch])
-        elif ch == quote:
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    out.append(quote)
-    return "".join(out)
 
 
 def replace_spans(text: str, replacements: dict[Span, str]) -> str:

@@ -1,15 +1,4 @@
-"""libxl's lock on a device model's QMP socket, taken as libxl takes it.
-
-libxl talks to ``qmp-libxl-<domid>`` only while it holds an exclusive ``flock`` on
-``<XEN_LIB_DIR>/userdata-l.<domid>.<uuid>.qmp-socket-lock`` (Xen 4.17.5:
-libxl_internal.c:617-620 ``libxl__ev_qmplock_init``, :631 ``libxl__userdata_path``,
-libxl_dom.c:1221 the name; the file is opened ``O_RDWR|O_CREAT`` 0666, locked with
-``flock(LOCK_EX)``, and the lock counts only if the file at the path is still the one
-locked). QEMU serves one QMP client at a time, and an HVM ``xl save`` fails when
-another client holds the socket, so xlsnap takes the same lock, waiting for it,
-around every conversation with a Xen device model. ``XLSNAP_XEN_LIB_DIR`` replaces
-``/var/lib/xen`` (for tests).
-"""
+"""libxl's lock on a device model's QMP socket, taken as libxl takes it."""
 
 from __future__ import annotations
 
@@ -37,7 +26,18 @@ def lock_path(lib_dir: str, domid: int, uuid: str) -> str:
 
 class QmpSocketLock:
     """The lock of one domain's QMP socket; ``uuid_of`` finds the domain's uuid (None when
-    the domain is gone: then nothing is locked, as libxl would find no domain either)."""
+    the domain is gone: then nothing is locked, as libxl would find no domain either).
+
+    libxl talks to ``qmp-libxl-<domid>`` only while it holds an exclusive ``flock`` on
+    ``<XEN_LIB_DIR>/userdata-l.<domid>.<uuid>.qmp-socket-lock`` (Xen 4.17.5:
+    libxl_internal.c:617-620 ``libxl__ev_qmplock_init``, :631 ``libxl__userdata_path``,
+    libxl_dom.c:1221 the name; the file is opened ``O_RDWR|O_CREAT`` 0666, locked with
+    ``flock(LOCK_EX)``, and the lock counts only if the file at the path is still the one
+    locked). QEMU serves one QMP client at a time, and an HVM ``xl save`` fails when
+    another client holds the socket, so xlsnap takes the same lock, waiting for it,
+    around every conversation with a Xen device model. ``XLSNAP_XEN_LIB_DIR`` replaces
+    ``/var/lib/xen`` (for tests).
+    """
 
     def __init__(self, domid: int, uuid_of: Callable[[], str | None], lib_dir: str | None = None,
                  wait: float = LOCK_WAIT) -> None:

@@ -1,19 +1,4 @@
-"""A small synchronous facade over QEMU's own QMP library (``qemu.qmp``).
-
-Each public call runs its commands with timeouts over a ``QmpChannel`` (its own,
-connecting per call, or one a command holds open: see ``qmp_channel``). Every command
-sent is appended to ``Qmp.log`` (a list of dicts) so a handler can record the exact
-commands in the ledger. Facts this module relies on were checked against QEMU 7.2 (see
-the tests in tests/drivers/): e.g. ``blockdev-snapshot-sync`` silently overwrites an
-existing overlay file, and a failed ``snapshot-load`` leaves the VM stopped in
-``restore-vm``.
-
-    qmp = Qmp("/run/vm/qmp.sock")
-    qmp.stop()
-    qmp.migrate_to_file("/var/lib/xlsnap/web/mem.save")   # fd passed to QEMU: no shell
-    qmp.snapshot_internal(["drv0", "drv1"], "before-upgrade")
-    qmp.cont()
-"""
+"""A small synchronous facade over QEMU's own QMP library (``qemu.qmp``)."""
 
 from __future__ import annotations
 
@@ -23,9 +8,17 @@ import stat
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from commands.drivers.qmp_channel import DEFAULT_CONNECT_TIMEOUT, QmpChannel
+from commands.drivers.qmp_replies import (
+    BlockDevice,
+    Migration,
+    Overlay,
+    VmStatus,
+    block_device,
+    tag_clashes,
+)
 from commands.drivers.qmp_errors import (
     AmbiguousTag,
     QmpBusy,
@@ -42,7 +35,8 @@ if TYPE_CHECKING:  # qemu.qmp loads on first use: most commands never talk QMP
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "MIGRATION_FD", "BlockDevice", "Migration", "Overlay",
            "Qmp", "QmpBusy", "QmpChannel", "QmpError", "QmpJobFailed", "QmpMigrationFailed",
-           "QmpTimeout", "QmpUnavailable", "UnsafePath", "VmStatus", "check_absolute"]
+           "QmpTimeout", "QmpUnavailable", "UnsafePath", "VmStatus", "check_absolute",
+           "tag_clashes"]
 
 T = TypeVar("T")
 
@@ -51,51 +45,6 @@ DEFAULT_JOB_TIMEOUT = 600.0
 POLL_INTERVAL = 0.02
 #: The name under which a memory image's file descriptor is handed to QEMU (``getfd``).
 MIGRATION_FD = "xlsnap-migration"
-
-
-class VmStatus(NamedTuple):
-    """``query-status``: QEMU's run state (``running``, ``paused``, ``restore-vm``...)."""
-
-    status: str
-    running: bool
-
-
-class BlockDevice(NamedTuple):
-    """One drive with a medium, from ``query-block``."""
-
-    device: str
-    node_name: str
-    filename: str
-    format: str
-    read_only: bool
-    backing_file: str | None
-    snapshots: tuple[str, ...]
-    qdev: str = ""
-    snapshot_ids: tuple[str, ...] = ()   # the qcow2 ID of each of ``snapshots``, same order
-
-    @property
-    def qmp_id(self) -> str:
-        """What QMP's block commands accept for it: the backend name, or the node name
-        when the backend is anonymous (``"device": ""``; a QOM path in ``qdev`` is not
-        accepted: Xen's qdisk disks, ``-device ...,drive=NODE``)."""
-        return self.device or self.node_name
-
-
-class Overlay(NamedTuple):
-    """One ``blockdev-snapshot-sync`` action: ``node_name`` gets a new qcow2 on top."""
-
-    node_name: str
-    snapshot_file: str
-    snapshot_node_name: str
-
-
-class Migration(NamedTuple):
-    """The end of a migration to or from a file."""
-
-    status: str
-    path: str
-    total_time_ms: int | None
-    transferred: int | None
 
 
 def check_absolute(path: str) -> str:
@@ -110,6 +59,20 @@ class Qmp:
 
     It talks over ``channel`` (shared, e.g. held for a whole command; its connect
     timeout and client name then apply) or a channel of its own that connects per call.
+
+    Each public call runs its commands with timeouts over a ``QmpChannel`` (its own,
+    connecting per call, or one a command holds open: see ``qmp_channel``). Every command
+    sent is appended to ``Qmp.log`` (a list of dicts) so a handler can record the exact
+    commands in the ledger. Facts this module relies on were checked against QEMU 7.2 (see
+    the tests in tests/drivers/): e.g. ``blockdev-snapshot-sync`` silently overwrites an
+    existing overlay file, and a failed ``snapshot-load`` leaves the VM stopped in
+    ``restore-vm``.
+
+        qmp = Qmp("/run/vm/qmp.sock")
+        qmp.stop()
+        qmp.migrate_to_file("/var/lib/xlsnap/web/mem.save")   # fd passed to QEMU: no shell
+        qmp.snapshot_internal(["drv0", "drv1"], "before-upgrade")
+        qmp.cont()
     """
 
     def __init__(self, socket_path: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
@@ -133,7 +96,7 @@ class Qmp:
 
     def query_block(self) -> list[BlockDevice]:
         """Every drive that has a medium, with node names, files, formats, snapshots."""
-        return [_block_device(d) for d in self.execute("query-block") if d.get("inserted")]
+        return [block_device(d) for d in self.execute("query-block") if d.get("inserted")]
 
     def stop(self) -> None:
         self.execute("stop")
@@ -385,33 +348,3 @@ class _Session:
 async def _find_job(s: _Session, job_id: str) -> dict[str, Any] | None:
     jobs = await s.execute("query-jobs", poll=True)
     return next((j for j in jobs if j.get("id") == job_id), None)
-
-
-def tag_clashes(devices: Sequence[BlockDevice], tag: str, wanted: Sequence[str]) -> list[str]:
-    """Where ``tag`` names one snapshot but is the ID of another, on the ``wanted`` disks.
-
-    Each clash reads ``NODE: ID TAG is NAME``. Commands that find a snapshot by ID
-    before name (``snapshot-load``, ``-loadvm``) would pick that other snapshot there.
-    """
-    clashes = []
-    for dev in devices:
-        if dev.device not in wanted and dev.node_name not in wanted:
-            continue
-        for sid, name in zip(dev.snapshot_ids, dev.snapshots):
-            if sid == tag and name != tag:
-                clashes.append(f"{dev.node_name or dev.device}: ID {sid} is {name!r}")
-    return clashes
-
-
-def _block_device(raw: dict[str, Any]) -> BlockDevice:
-    ins = raw["inserted"]
-    image = ins.get("image") or {}
-    return BlockDevice(
-        device=str(raw.get("device", "")), node_name=str(ins.get("node-name", "")),
-        filename=str(ins.get("file", "")), format=str(ins.get("drv", "")),
-        read_only=bool(ins.get("ro", False)),
-        backing_file=image.get("full-backing-filename") or image.get("backing-filename"),
-        snapshots=tuple(str(s["name"]) for s in image.get("snapshots", [])),
-        qdev=str(raw.get("qdev", "")),
-        snapshot_ids=tuple(str(s.get("id", "")) for s in image.get("snapshots", [])),
-    )

@@ -1,11 +1,4 @@
-"""The connection to one QMP socket and the event loop it lives on (``QmpChannel``).
-
-Unheld, a channel connects for each call and disconnects after it. Held, one connection
-serves every call of a command: a connect and QMP's capabilities handshake saved per
-call. Only a socket nothing else needs meanwhile may be held: libxl talks to
-``qmp-libxl-<domid>`` itself during ``xl save`` and friends, so Xen's never are.
-asyncio and qemu.qmp load on first use.
-"""
+"""The connection to one QMP socket and the event loop it lives on (``QmpChannel``)."""
 
 from __future__ import annotations
 
@@ -39,6 +32,12 @@ class QmpChannel:
     connection stays open after a call that went well and serves the next one; it is
     closed by ``close()``, after ``quit``, and after any call that timed out, lost the
     connection or was interrupted (the next call then connects afresh).
+
+    Unheld, a channel connects for each call and disconnects after it. Held, one connection
+    serves every call of a command: a connect and QMP's capabilities handshake saved per
+    call. Only a socket nothing else needs meanwhile may be held: libxl talks to
+    ``qmp-libxl-<domid>`` itself during ``xl save`` and friends, so Xen's never are.
+    asyncio and qemu.qmp load on first use.
     """
 
     def __init__(self, socket_path: str, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,

@@ -1,18 +1,4 @@
-"""The ``xl`` driver (Xen 4.17 toolstack): argv lists, timeouts, typed errors.
-
-Behaviour it relies on, from xl's source and the Debian package: ``xl list -l`` prints a
-JSON array of ``{"domid", "config"}`` whose default-valued fields are omitted and whose
-defbools are the strings "True"/"False" (SXP instead when xl.conf says so: refused);
-name look-ups fail with ``NAME is an invalid domain identifier (rc=-6)``; ``xl pause``
-and ``xl unpause`` exit 0 even when libxl failed (only a ``libxl: error:`` line says so);
-without a hypervisor Debian's wrapper prints ``Can't find hypervisor information in
-sysfs!`` and the bare binary ``cannot init xl context``, both with exit 1.
-
-    xl = Xl()
-    xl.save("web", "/var/lib/xlsnap/web/mem.save", pause=True)   # xl save -p web FILE
-    ...disk snapshots...
-    xl.unpause("web")
-"""
+"""The ``xl`` driver (Xen 4.17 toolstack): argv lists, timeouts, typed errors."""
 
 from __future__ import annotations
 
@@ -177,7 +163,21 @@ def parse_list(stdout: str) -> list[DomainInfo]:
 
 
 class Xl:
-    """Typed wrapper around the ``xl`` executable."""
+    """Typed wrapper around the ``xl`` executable.
+
+    Behaviour it relies on, from xl's source and the Debian package: ``xl list -l`` prints a
+    JSON array of ``{"domid", "config"}`` whose default-valued fields are omitted and whose
+    defbools are the strings "True"/"False" (SXP instead when xl.conf says so: refused);
+    name look-ups fail with ``NAME is an invalid domain identifier (rc=-6)``; ``xl pause``
+    and ``xl unpause`` exit 0 even when libxl failed (only a ``libxl: error:`` line says so);
+    without a hypervisor Debian's wrapper prints ``Can't find hypervisor information in
+    sysfs!`` and the bare binary ``cannot init xl context``, both with exit 1.
+
+        xl = Xl()
+        xl.save("web", "/var/lib/xlsnap/web/mem.save", pause=True)   # xl save -p web FILE
+        ...disk snapshots...
+        xl.unpause("web")
+    """
 
     def __init__(self, binary: str = XL, timeout: float = 120.0, qmp_dir: str = QMP_DIR) -> None:
         self.binary = binary

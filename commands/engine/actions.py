@@ -1,11 +1,4 @@
-"""The side effects an operation is made of, as data that survives a crash.
-
-A step is ``StepSpec(action, target, params)``; the plan of steps is recorded when
-an operation starts. Each action knows how to do itself, undo itself, and *probe*
-reality to tell whether it happened, so ``recover`` can finish or undo an
-operation whose process died, from the ledger alone. Every ``do`` and ``undo`` is
-idempotent: running it twice leaves the same state.
-"""
+"""The side effects an operation is made of, as data that survives a crash."""
 
 from __future__ import annotations
 
@@ -30,7 +23,14 @@ Params = dict[str, Any]
 
 @dataclass(frozen=True)
 class StepSpec:
-    """One planned side effect: which action, on what, with which parameters."""
+    """One planned side effect: which action, on what, with which parameters.
+
+    A step is ``StepSpec(action, target, params)``; the plan of steps is recorded when
+    an operation starts. Each action knows how to do itself, undo itself, and *probe*
+    reality to tell whether it happened, so ``recover`` can finish or undo an
+    operation whose process died, from the ledger alone. Every ``do`` and ``undo`` is
+    idempotent: running it twice leaves the same state.
+    """
 
     action: str
     target: str

@@ -1,12 +1,5 @@
 """Steps that merge and drop the images of external snapshots (delete, revert).
 
-``image-commit`` writes an overlay's data into its backing file (the overlay is kept,
-so nothing above it changes meanwhile; it cannot be taken back). ``backing-repoint``
-gives an image a backing file with the same content (``rebase -u``), ``backing-stream``
-copies the backing file's data into the image first (safe ``rebase``); both are undone
-by pointing back to the old backing file, which is unchanged until it is removed.
-``image-remove`` drops a file that holds nothing any more: always the last steps.
-``metadata-replace`` rewrites another snapshot's metadata file whose record changed.
 Each step's result carries the new fingerprint of the images it wrote
 (``commands.engine.base_fingerprints``), so ``check`` knows the change was xlsnap's.
 """
@@ -20,7 +13,7 @@ from pathlib import Path
 from commands.engine.actions import Action, Evidence, Params, Tools, like_base
 from commands.engine.base_fingerprints import fingerprint
 from commands.drivers.process import ProcessResult
-from commands.planning.image_graph import allocated
+from commands.state.atomic_files import allocated
 from commands.state.snapshot_metadata import libxl_record, metadata_path, write_metadata
 
 

@@ -1,15 +1,4 @@
-"""Fingerprints of the images external snapshots stand on, to tell when one changed.
-
-When an external snapshot is complete, each disk's base (the file its new overlay is
-backed by, which nothing may write to from then on) is fingerprinted: size,
-modification time in nanoseconds and inode, from one ``stat``. The fingerprint goes
-into the snapshot's record. When xlsnap itself legitimately writes to an image (it
-deletes an internal tag stored in it), the step's result records that image's new
-fingerprint, so the latest fingerprint of a file is the last one the ledger holds.
-``check`` compares it with the file: any write, a replacement by another file or a
-truncation shows, without reading the image. Not caught: a writer that puts the old
-mtime back (``touch -d``) on the same inode with the same size.
-"""
+"""Fingerprints of the images external snapshots stand on, to tell when one changed."""
 
 from __future__ import annotations
 
@@ -30,7 +19,18 @@ def fingerprint(path: str) -> Fingerprint | None:
 
 
 def with_base_fingerprints(record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` whose external disks carry their base's fingerprint (taken now if not yet)."""
+    """``record`` whose external disks carry their base's fingerprint (taken now if not yet).
+
+    When an external snapshot is complete, each disk's base (the file its new overlay is
+    backed by, which nothing may write to from then on) is fingerprinted: size,
+    modification time in nanoseconds and inode, from one ``stat``. The fingerprint goes
+    into the snapshot's record. When xlsnap itself legitimately writes to an image (it
+    deletes an internal tag stored in it), the step's result records that image's new
+    fingerprint, so the latest fingerprint of a file is the last one the ledger holds.
+    ``check`` compares it with the file: any write, a replacement by another file or a
+    truncation shows, without reading the image. Not caught: a writer that puts the old
+    mtime back (``touch -d``) on the same inode with the same size.
+    """
     disks = record.get("disks")
     if not disks or all(d.get("type") != "external" or "base_fingerprint" in d for d in disks):
         return record

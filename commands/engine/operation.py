@@ -1,29 +1,13 @@
-"""One operation on one domain: intent, side effect, outcome for each step; undo on failure.
-
-The whole plan is recorded in ``OperationStarted``. Each step is recorded as
-``StepStarted`` (the intent, with argv) before its side effect runs and
-``StepFinished`` (the result) after. When a step fails, or the process is
-interrupted, the steps already done are undone in reverse, each undo recorded the
-same way, and the operation is closed as ``compensated``. An undo that fails leaves
-the operation in flight for ``xlsnap recover``.
-
-A ledger write that fails (disk full, a lock held too long) is a failed step that
-cannot be recorded: what was done is undone without writing, unless every step
-was done and recorded (then ``recover`` rolls forward), and the operation stays in
-flight for ``recover`` (``LedgerWriteFailed``, exit 3). A ledger changed by another
-process under the operation (a forced ``recover``) stops it (``LedgerChanged``).
-"""
+"""One operation on one domain: intent, side effect, outcome for each step; undo on failure."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import signal
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
@@ -33,6 +17,14 @@ from commands.engine.step_registry import action_of
 from commands.drivers.process import DriverError, ProcessResult
 from commands.errors import LedgerBlocked, LedgerWriteFailed, OperationFailed, XlsnapError
 from commands.engine.fault_injection import inject
+from commands.engine.operation_errors import (
+    CompensationFailed,
+    LedgerChanged,
+    PartlyDone,
+    Unrecorded,
+    write_failure_reason,
+)
+from commands.engine.signal_hold import HELD, signals_allowed, signals_deferred, take_interrupt
 from ledger.app import LedgerApp
 from ledger.domain import DomainLedger
 from ledger.owner import current_owner
@@ -45,80 +37,22 @@ START_TRIES = 5
 RETRY_PAUSE = 1.0
 
 
-class CompensationFailed(LedgerBlocked):
-    """Undoing a failed operation failed too: the operation stays in flight (exit 3)."""
-
-
-class PartlyDone(LedgerBlocked):
-    """A step that cannot be taken back was done before a later one failed: the change
-    is recorded (a snapshot left incomplete) and the message says how to finish it."""
-
-
-class LedgerChanged(LedgerBlocked):
-    """Another process wrote to this operation's ledger meanwhile (a forced recover)."""
-
-
-class Unrecorded(LedgerWriteFailed):
-    """A ledger write of a step failed; ``reason`` says why in a few words. ``ran`` is
-    None when the side effect did not run, else whether it succeeded (``result``)."""
-
-    def __init__(self, reason: str, domain: str, ran: bool | None = None,
-                 result: ProcessResult | None = None) -> None:
-        super().__init__(f"{reason}: the operation stays in flight: 'xlsnap recover "
-                         f"{domain}' will finish it")
-        self.reason, self.domain, self.ran, self.result = reason, domain, ran, result
-
-
-def write_failure_reason(exc: BaseException) -> str:
-    """A few words for why the ledger refused a write: "ledger disk full" when it is."""
-    text = str(exc)
-    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "disk is full" in text \
-            or "SQLITE_FULL" in text:
-        return "ledger disk full"
-    if "locked" in text or "busy" in text:
-        return f"ledger locked by another process for too long ({text})"
-    return f"ledger write failed ({text})"
-
-
-#: The signals that interrupt an operation (SIGTERM raises ``KeyboardInterrupt`` too).
-HELD = frozenset({signal.SIGINT, signal.SIGTERM})
-
-
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM, so that an undo or a ledger write is not cut in half.
-
-    A signal that arrives meanwhile is delivered when the outermost hold ends, unless
-    ``take_interrupt`` took it first.
-    """
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-@contextmanager
-def signals_allowed() -> Iterator[None]:
-    """Let SIGINT/SIGTERM through (a held one now raises ``KeyboardInterrupt`` here)."""
-    old = signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def take_interrupt() -> bool:
-    """Take a held SIGINT/SIGTERM that is pending; True if there was one."""
-    taken = False
-    for signum in signal.sigpending() & HELD:
-        signal.sigtimedwait({signum}, 0)
-        taken = True
-    return taken
-
-
 class Operation:
-    """Records one operation's steps in a domain's ledger and runs them."""
+    """Records one operation's steps in a domain's ledger and runs them.
+
+    The whole plan is recorded in ``OperationStarted``. Each step is recorded as
+    ``StepStarted`` (the intent, with argv) before its side effect runs and
+    ``StepFinished`` (the result) after. When a step fails, or the process is
+    interrupted, the steps already done are undone in reverse, each undo recorded the
+    same way, and the operation is closed as ``compensated``. An undo that fails leaves
+    the operation in flight for ``xlsnap recover``.
+
+    A ledger write that fails (disk full, a lock held too long) is a failed step that
+    cannot be recorded: what was done is undone without writing, unless every step
+    was done and recorded (then ``recover`` rolls forward), and the operation stays in
+    flight for ``recover`` (``LedgerWriteFailed``, exit 3). A ledger changed by another
+    process under the operation (a forced ``recover``) stops it (``LedgerChanged``).
+    """
 
     def __init__(self, app: LedgerApp, ledger: DomainLedger, actor: dict[str, Any],
                  tools: Tools, operation_id: str | None = None) -> None:

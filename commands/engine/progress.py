@@ -1,12 +1,4 @@
-"""A progress display (rich, on stderr) for memory saves and restores that take a while.
-
-Nothing is shown unless stderr is a terminal and the work lasts over ``DELAY`` seconds:
-then a line shows the bytes written so far (a file that grows), against the expected
-size when it is known, or a spinner and the time spent (a restore).
-
-    with watch("saving memory of web", "/var/lib/xen/snapshots/u/s.save", 512 << 20):
-        xl.save("web", path)
-"""
+"""A progress display (rich, on stderr) for memory saves and restores that take a while."""
 
 from __future__ import annotations
 
@@ -48,7 +40,15 @@ def terminal_watch(console: Any = None, delay: float = DELAY) -> Watch:
 
 
 def default_watch() -> Watch:
-    """``terminal_watch`` when stderr is a terminal, else ``quiet``."""
+    """``terminal_watch`` when stderr is a terminal, else ``quiet``.
+
+    Nothing is shown unless stderr is a terminal and the work lasts over ``DELAY`` seconds:
+    then a line shows the bytes written so far (a file that grows), against the expected
+    size when it is known, or a spinner and the time spent (a restore).
+
+        with watch("saving memory of web", "/var/lib/xen/snapshots/u/s.save", 512 << 20):
+            xl.save("web", path)
+    """
     try:
         tty = sys.stderr.isatty()
     except (AttributeError, ValueError):

@@ -1,14 +1,4 @@
-"""``snapshot-create`` of a running domain: memory state and live disks, on QEMU and Xen.
-
-With memory (the default, as in the seed): the guest is paused, its memory saved, all
-its disks snapshotted at once, and it is resumed: on QEMU ``stop`` + ``snapshot-save``
-(internal: memory inside the qcow2 image) or ``stop`` + one ``transaction`` +
-``migrate`` to ``<home>/<uuid>/<name>.save`` (external); on Xen ``xl save -p``
-to that file + one ``transaction`` on the device model's QMP socket. Disk-only
-(``memory="no"`` or ``--disk-only``): one ``transaction`` without pausing, recorded as
-crash-consistent. The domain is resumed on every failure path: the pause step's undo
-does it, and so does ``resume_after_failure`` if anything escapes the undo.
-"""
+"""``snapshot-create`` of a running domain: memory state and live disks, on QEMU and Xen."""
 
 from __future__ import annotations
 
@@ -66,7 +56,17 @@ class LivePlan(NamedTuple):
 
 def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
                          snapcfg: SnapshotConfig | None, name: str) -> dict[str, Any]:
-    """Take a snapshot of a running domain; returns its record (see module doc)."""
+    """Take a snapshot of a running domain; returns its record.
+
+    With memory (the default, as in the seed): the guest is paused, its memory saved, all
+    its disks snapshotted at once, and it is resumed: on QEMU ``stop`` + ``snapshot-save``
+    (internal: memory inside the qcow2 image) or ``stop`` + one ``transaction`` +
+    ``migrate`` to ``<home>/<uuid>/<name>.save`` (external); on Xen ``xl save -p``
+    to that file + one ``transaction`` on the device model's QMP socket. Disk-only
+    (``memory="no"`` or ``--disk-only``): one ``transaction`` without pausing, recorded as
+    crash-consistent. The domain is resumed on every failure path: the pause step's undo
+    does it, and so does ``resume_after_failure`` if anything escapes the undo.
+    """
     rules = rules_of(target.toolstack)
     target = rules.with_live_disks(target, svc.tools.qmp)
     domain, live = target.domain, target.live
@@ -114,7 +114,7 @@ def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
     carry_out(svc, ledger, "create", name, {"domain": domain.name,
                                             "config_file": cmd.config_file,
                                             "toolstack": live.toolstack, "record": record},
-              plan, outcome, run=lambda op, plan: run_guarded(op, plan, live, svc), then=then)
+              plan, outcome, run=lambda op, plan: run_guarded(op, plan, live), then=then)
     return final
 
 

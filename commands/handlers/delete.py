@@ -1,15 +1,4 @@
-"""``snapshot-delete``: every disk's tag, the memory image, then the metadata file.
-
-A disk that a running domain's device model has open (QEMU, or Xen's) loses its tag
-through QMP (``blockdev-snapshot-delete-internal-sync``: qemu-img cannot write to a
-locked image); any other disk through qemu-img. A qcow2 tag once deleted cannot be
-brought back; if a later disk fails, the ledger records which disks lost the tag, the
-snapshot is marked incomplete, and running the delete again finishes it. So that this
-is rare, every disk qemu-img will write is checked to be writable and not locked by
-another process before the first change. A disk whose tag is gone already (removed by
-hand, or by a delete whose record was lost) is no obstacle: the others lose theirs,
-and the step on it records that the tag was absent.
-"""
+"""``snapshot-delete``: every disk's tag, the memory image, then the metadata file."""
 
 from __future__ import annotations
 
@@ -34,6 +23,16 @@ def delete_snapshot(cmd: DeleteSnapshot, svc: Services) -> int | None:
     """Delete snapshot ``cmd.name``; its children get its parent.
 
     Example: ``delete_snapshot(DeleteSnapshot("web", "before-upgrade"), svc)``.
+
+    A disk that a running domain's device model has open (QEMU, or Xen's) loses its tag
+    through QMP (``blockdev-snapshot-delete-internal-sync``: qemu-img cannot write to a
+    locked image); any other disk through qemu-img. A qcow2 tag once deleted cannot be
+    brought back; if a later disk fails, the ledger records which disks lost the tag, the
+    snapshot is marked incomplete, and running the delete again finishes it. So that this
+    is rare, every disk qemu-img will write is checked to be writable and not locked by
+    another process before the first change. A disk whose tag is gone already (removed by
+    hand, or by a delete whose record was lost) is no obstacle: the others lose theirs,
+    and the step on it records that the tag was absent.
     """
     target, ledger = idle_domain(svc, cmd.domain)
     domain = target.domain

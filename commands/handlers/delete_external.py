@@ -1,13 +1,4 @@
-"""``snapshot-delete`` of a snapshot with external disks, domain stopped.
-
-Each external disk's images are merged as ``commands.planning.merge_plan`` decides; internal
-disks of a mixed snapshot lose their tag. Every bad input is refused before the first
-change: a chain edited by hand since the snapshot (unless ``force``, then that disk's
-files are left as they are, and the operation records it), an image that cannot be
-written (read-only storage), too little free space for the merge. The records of the
-remaining snapshots whose files moved are rewritten when the delete completes (and by
-``recover``, from the operation's ``edited`` details).
-"""
+"""``snapshot-delete`` of a snapshot with external disks, domain stopped."""
 
 from __future__ import annotations
 
@@ -21,7 +12,8 @@ from commands.planning.config_rewrite import config_rewrite_step
 from commands.errors import UsageError
 from commands.planning.recorded_disks import check_writable
 from commands.planning.foreign_users import foreign_users
-from commands.planning.image_graph import allocated, disk_graph
+from commands.planning.image_graph import disk_graph
+from commands.state.atomic_files import allocated
 from commands.planning.merge_plan import DiskMerge, free_space, internal_leftovers, moved_record, \
     plan_disk_merge, read_only
 from commands.handlers.messages import DeleteSnapshot
@@ -34,7 +26,16 @@ from ledger.domain import DomainLedger
 
 def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
                     ledger: DomainLedger) -> int:
-    """Delete snapshot ``cmd.name`` (external or mixed); returns the bytes freed."""
+    """Delete snapshot ``cmd.name`` (external or mixed); returns the bytes freed.
+
+    Each external disk's images are merged as ``commands.planning.merge_plan`` decides; internal
+    disks of a mixed snapshot lose their tag. Every bad input is refused before the first
+    change: a chain edited by hand since the snapshot (unless ``force``, then that disk's
+    files are left as they are, and the operation records it), an image that cannot be
+    written (read-only storage), too little free space for the merge. The records of the
+    remaining snapshots whose files moved are rewritten when the delete completes (and by
+    ``recover``, from the operation's ``edited`` details).
+    """
     domain = target.domain
     if target.live is not None:
         raise UsageError(f"snapshot {cmd.name!r} has external disks and domain "

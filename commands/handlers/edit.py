@@ -1,15 +1,4 @@
-"""``snapshot-edit``: a snapshot's new name, or new description, as one operation.
-
-A rename renames everything that carries the name: each disk's qcow2 tag, the
-memory image in xlsnap's folder, the metadata file. qemu-img cannot rename a tag, so
-each disk takes it anew from the same state: a safety tag of the disk as it is, the
-old tag applied, the new tag taken, the disk put back from the safety tag; only then
-are the old and safety tags dropped. Until then every step is undone on failure (and
-by ``recover`` after a crash). Snapshots of a stopped domain only (QMP has no rename of
-an internal snapshot: ``blockdev-snapshot-internal-sync`` and
-``blockdev-snapshot-delete-internal-sync`` only); a snapshot whose
-memory lives inside its qcow2 images is refused (a new tag would not hold it).
-"""
+"""``snapshot-edit``: a snapshot's new name, or new description, as one operation."""
 
 from __future__ import annotations
 
@@ -29,7 +18,18 @@ from ledger.names import RESERVED_PREFIX, check_snapshot_name
 
 def edit_snapshot(svc: Services, domain_name: str, name: str, new_name: str | None,
                   description: str | None) -> dict[str, Any]:
-    """Rename snapshot ``name`` and/or set its description; returns the new record."""
+    """Rename snapshot ``name`` and/or set its description; returns the new record.
+
+    A rename renames everything that carries the name: each disk's qcow2 tag, the
+    memory image in xlsnap's folder, the metadata file. qemu-img cannot rename a tag, so
+    each disk takes it anew from the same state: a safety tag of the disk as it is, the
+    old tag applied, the new tag taken, the disk put back from the safety tag; only then
+    are the old and safety tags dropped. Until then every step is undone on failure (and
+    by ``recover`` after a crash). Snapshots of a stopped domain only (QMP has no rename of
+    an internal snapshot: ``blockdev-snapshot-internal-sync`` and
+    ``blockdev-snapshot-delete-internal-sync`` only); a snapshot whose
+    memory lives inside its qcow2 images is refused (a new tag would not hold it).
+    """
     if new_name is None and description is None:
         raise UsageError("nothing to edit: give --rename NEW and/or --description TEXT")
     target = svc.resolve(domain_name)

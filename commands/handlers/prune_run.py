@@ -1,13 +1,4 @@
-"""A prune's deletions as ONE ledger operation: each snapshot's steps, then its record.
-
-The plan holds every dropped snapshot's steps (its disks' tags, its memory image, its
-metadata file) in turn; ``details["groups"]`` says which steps are whose. When a
-snapshot's last step is done its ``SnapshotDeleted`` is recorded within the operation,
-so the ledger always says which snapshots are gone. Interrupts are held for the whole
-run and looked at only between two snapshots: Ctrl-C stops after the snapshot in hand.
-A crash leaves the operation in flight; ``recover`` rolls it forward (every planned
-snapshot is then deleted whole), as it does a delete.
-"""
+"""A prune's deletions as ONE ledger operation: each snapshot's steps, then its record."""
 
 from __future__ import annotations
 
@@ -19,7 +10,9 @@ from commands.engine.step_registry import action_of
 from commands.handlers.delete import open_disks, plan_delete
 from commands.drivers.qemu_img import ImageInfo, QemuImg
 from commands.errors import Interrupted, OperationFailed
-from commands.engine.operation import Operation, PartlyDone, take_interrupt
+from commands.engine.operation import Operation
+from commands.engine.operation_errors import PartlyDone
+from commands.engine.signal_hold import take_interrupt
 from commands.bootstrap import Services
 from ledger.domain import DomainLedger
 
@@ -63,6 +56,14 @@ def delete_in_one_operation(svc: Services, domain: str, details: dict[str, Any],
 
     A failed step ends the run: the snapshots before it are deleted, the one in hand
     (when one of its tags was gone already) is recorded incomplete, the rest kept.
+
+    The plan holds every dropped snapshot's steps (its disks' tags, its memory image, its
+    metadata file) in turn; ``details["groups"]`` says which steps are whose. When a
+    snapshot's last step is done its ``SnapshotDeleted`` is recorded within the operation,
+    so the ledger always says which snapshots are gone. Interrupts are held for the whole
+    run and looked at only between two snapshots: Ctrl-C stops after the snapshot in hand.
+    A crash leaves the operation in flight; ``recover`` rolls it forward (every planned
+    snapshot is then deleted whole), as it does a delete.
     """
     ledger, plan, groups = plan_groups(svc, domain, names)
     op = Operation(svc.app, ledger, svc.actor, svc.tools)

@@ -1,21 +1,4 @@
-"""``recover``: finish or undo an operation whose process died, from the ledger and reality.
-
-For each planned step recovery decides whether it happened: a step never started
-or whose undo finished did not; a step whose outcome was recorded did; for a step
-whose outcome is missing (or whose undo's is) a probe of reality decides
-(``qemu-img info``, the files; for a running domain QMP's ``query-status``,
-``query-block`` and ``query-migrate``, ``xl list``), and a step reality cannot tell
-about (a qcow2 apply, a ``snapshot-load``) counts as unknown. A domain that a crashed
-operation left paused is resumed by the undo of its pause (or, rolling forward, by its
-``domain-unpause`` step). The operation rolls forward when every step
-happened (a delete always rolls forward: its steps cannot be taken back), else
-back, undoing in reverse every step that happened or may have. The decision and
-its evidence are recorded first; running recovery again repeats nothing.
-
-An operation whose owning process still runs on this host is not touched ("still
-running"); one owned by a process on another host only with ``force`` (recorded in
-the decision's evidence). From its decision on, the recovering process owns it.
-"""
+"""``recover``: finish or undo an operation whose process died, from the ledger and reality."""
 
 from __future__ import annotations
 
@@ -32,7 +15,9 @@ from commands.drivers.qmp import QmpError
 from commands.engine.base_fingerprints import with_base_fingerprints
 from commands.errors import AttentionNeeded, LedgerBlocked, ResourceBusy, UsageError
 from commands.state.memory_images import with_memory_digest
-from commands.engine.operation import CompensationFailed, Operation, signals_deferred
+from commands.engine.operation import Operation
+from commands.engine.operation_errors import CompensationFailed
+from commands.engine.signal_hold import signals_deferred
 from commands.handlers.prune_run import finish_recorded
 from commands.handlers.delete_external import record_delete
 from commands.handlers.revert_external import record_revert
@@ -78,7 +63,24 @@ def check_owner(op: dict[str, Any], domain: str, force: bool) -> dict[str, Any] 
 
 
 def recover_domain(svc: Services, domain_id: str, force: bool = False) -> Recovery:
-    """Recover the operation in flight on one domain, if any (see module doc)."""
+    """Recover the operation in flight on one domain, if any.
+
+    For each planned step recovery decides whether it happened: a step never started
+    or whose undo finished did not; a step whose outcome was recorded did; for a step
+    whose outcome is missing (or whose undo's is) a probe of reality decides
+    (``qemu-img info``, the files; for a running domain QMP's ``query-status``,
+    ``query-block`` and ``query-migrate``, ``xl list``), and a step reality cannot tell
+    about (a qcow2 apply, a ``snapshot-load``) counts as unknown. A domain that a crashed
+    operation left paused is resumed by the undo of its pause (or, rolling forward, by its
+    ``domain-unpause`` step). The operation rolls forward when every step
+    happened (a delete always rolls forward: its steps cannot be taken back), else
+    back, undoing in reverse every step that happened or may have. The decision and
+    its evidence are recorded first; running recovery again repeats nothing.
+
+    An operation whose owning process still runs on this host is not touched ("still
+    running"); one owned by a process on another host only with ``force`` (recorded in
+    the decision's evidence). From its decision on, the recovering process owns it.
+    """
     ledger: DomainLedger = svc.app.repository.get(UUID(domain_id))
     op = ledger.in_flight
     if op is None:

@@ -1,11 +1,4 @@
-"""``snapshot-revert`` to an external snapshot of a stopped domain.
-
-Each disk gets a fresh overlay on the image that holds the snapshot's state (its
-base), and the config is rewritten to use it (atomically, the old one kept beside it,
-as create does). The image that was in use stays as it is, a leaf of the tree: the
-new overlay is listed in the snapshot's record (``branches``), so a later delete of
-the snapshot knows it, and drops an abandoned branch only then.
-"""
+"""``snapshot-revert`` to an external snapshot of a stopped domain."""
 
 from __future__ import annotations
 
@@ -27,7 +20,14 @@ from ledger.domain import DomainLedger
 
 def revert_external(cmd: RevertSnapshot, svc: Services, target: Target,
                     ledger: DomainLedger) -> list[str]:
-    """Point every disk of the stopped domain at a fresh overlay on the snapshot's state."""
+    """Point every disk of the stopped domain at a fresh overlay on the snapshot's state.
+
+    Each disk gets a fresh overlay on the image that holds the snapshot's state (its
+    base), and the config is rewritten to use it (atomically, the old one kept beside it,
+    as create does). The image that was in use stays as it is, a leaf of the tree: the
+    new overlay is listed in the snapshot's record (``branches``), so a later delete of
+    the snapshot knows it, and drops an abandoned branch only then.
+    """
     domain = target.domain
     entry = ledger.entry(cmd.name)
     record: dict[str, Any] = entry["record"]

@@ -1,15 +1,4 @@
-"""``snapshot-revert`` of a running domain: its disks and memory back to the snapshot.
-
-QEMU, memory inside the qcow2 images: a safety whole-VM snapshot, then
-``snapshot-load`` (undone by loading the safety snapshot: a failed load leaves QEMU
-stopped, and it is resumed). QEMU, memory in a file or disks only: the current state
-is saved to a safety memory image, QEMU is stopped (``quit``), the disks are reverted
-(qcow2 tags through qemu-img, or a fresh overlay on an external snapshot's base), and
-QEMU is started again from its own command line, with ``-incoming defer`` and the
-snapshot's memory image (or cold, for a disk-only snapshot). Xen: ``commands.handlers.revert_xen``.
-The state after the revert is the snapshot's, or ``--running`` / ``--paused``. A memory
-image whose sha256 differs from the ledger's is refused (exit 3) unless ``--force``.
-"""
+"""``snapshot-revert`` of a running domain: its disks and memory back to the snapshot."""
 
 from __future__ import annotations
 
@@ -37,7 +26,18 @@ Record = dict[str, Any]
 
 def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
                 ledger: DomainLedger) -> list[str]:
-    """Revert a running domain to snapshot ``cmd.name``; returns warnings."""
+    """Revert a running domain to snapshot ``cmd.name``; returns warnings.
+
+    QEMU, memory inside the qcow2 images: a safety whole-VM snapshot, then
+    ``snapshot-load`` (undone by loading the safety snapshot: a failed load leaves QEMU
+    stopped, and it is resumed). QEMU, memory in a file or disks only: the current state
+    is saved to a safety memory image, QEMU is stopped (``quit``), the disks are reverted
+    (qcow2 tags through qemu-img, or a fresh overlay on an external snapshot's base), and
+    QEMU is started again from its own command line, with ``-incoming defer`` and the
+    snapshot's memory image (or cold, for a disk-only snapshot). Xen: ``commands.handlers.revert_xen``.
+    The state after the revert is the snapshot's, or ``--running`` / ``--paused``. A memory
+    image whose sha256 differs from the ledger's is refused (exit 3) unless ``--force``.
+    """
     entry = ledger.entry(cmd.name)
     record: Record = entry["record"]
     domain, live = target.domain, target.live
@@ -76,7 +76,7 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
                    {"domain": domain.name, "toolstack": live.toolstack, "state_after": after,
                     "safety": safety, **checked}, plan,
                    lambda op: lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor),
-                   run=lambda op, plan: run_guarded(op, plan, live, svc),
+                   run=lambda op, plan: run_guarded(op, plan, live),
                    operation_id=operation_id, message=message)
     return op.warnings
 

@@ -1,12 +1,4 @@
-"""``snapshot-revert`` to an internal snapshot whose image now has an overlay on top.
-
-Applying the tag would change what the overlays above read, so such a disk instead gets
-a new image holding the snapshot (``qemu-img convert -l``, over the tagged image's own
-backing file so only what the snapshot adds is copied), and the config is rewritten
-to use it (a disk whose tagged image is the one in use is reverted in place, with a
-safety tag, as ``commands.handlers.revert`` does). Everything else stays as it was: the image that was in use is a leaf of its
-branch. The new images are listed in the snapshot's record (``branches``).
-"""
+"""``snapshot-revert`` to an internal snapshot whose image now has an overlay on top."""
 
 from __future__ import annotations
 
@@ -37,7 +29,15 @@ def under_overlay(domain: Domain, disks: list[TaggedDisk]) -> bool:
 
 def revert_under_overlay(cmd: RevertSnapshot, svc: Services, target: Target,
                          ledger: DomainLedger, disks: list[TaggedDisk]) -> list[str]:
-    """Point every disk at a new image holding snapshot ``cmd.name`` (see module doc)."""
+    """Point every disk at a new image holding snapshot ``cmd.name``.
+
+    Applying the tag would change what the overlays above read, so such a disk instead gets
+    a new image holding the snapshot (``qemu-img convert -l``, over the tagged image's own
+    backing file so only what the snapshot adds is copied), and the config is rewritten
+    to use it (a disk whose tagged image is the one in use is reverted in place, with a
+    safety tag, as ``commands.handlers.revert`` does). Everything else stays as it was: the image that was in use is a leaf of its
+    branch. The new images are listed in the snapshot's record (``branches``).
+    """
     domain = target.domain
     record: dict[str, Any] = ledger.entry(cmd.name)["record"]
     operation_id = str(uuid.uuid4())

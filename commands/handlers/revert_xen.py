@@ -1,14 +1,4 @@
-"""``snapshot-revert`` of a running Xen domain: destroy, revert the disks, restore memory.
-
-The domain's current state is first saved (``xl save -p`` to a safety image), so that
-every step can be undone: ``xl destroy`` (its device model lets go of the disks), a
-safety tag and the snapshot's tag applied on each disk with qemu-img (now unlocked),
-``xl restore -p`` of the snapshot's memory image (a new domain id), then ``xl unpause``
-unless ``--paused``. The safety tags (through the restored device model's QMP) and
-image are removed at the end. ``xl destroy`` does not wait for the device model: the
-destroy step waits for it to exit and for the images to be open nowhere before any
-qemu-img call (``commands.toolstacks.device_model``).
-"""
+"""``snapshot-revert`` of a running Xen domain: destroy, revert the disks, restore memory."""
 
 from __future__ import annotations
 
@@ -24,7 +14,17 @@ from commands.toolstacks.base import Live
 
 def xen_plan(name: str, record: dict[str, Any], domain: str, live: Live, after: str,
              safety: str, safety_file: str, svc: Services) -> list[StepSpec]:
-    """The steps of a Xen revert (see module doc); refuses what cannot work first."""
+    """The steps of a Xen revert; refuses what cannot work first.
+
+    The domain's current state is first saved (``xl save -p`` to a safety image), so that
+    every step can be undone: ``xl destroy`` (its device model lets go of the disks), a
+    safety tag and the snapshot's tag applied on each disk with qemu-img (now unlocked),
+    ``xl restore -p`` of the snapshot's memory image (a new domain id), then ``xl unpause``
+    unless ``--paused``. The safety tags (through the restored device model's QMP) and
+    image are removed at the end. ``xl destroy`` does not wait for the device model: the
+    destroy step waits for it to exit and for the images to be open nowhere before any
+    qemu-img call (``commands.toolstacks.device_model``).
+    """
     if record.get("memory") != "yes" or not record.get("memory_file"):
         raise UsageError(f"snapshot {name!r} is disk-only: xl cannot resume a running domain "
                          f"from its disks alone; stop the domain ('xl shutdown {domain}'), "

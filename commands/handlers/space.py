@@ -1,12 +1,4 @@
-"""Space a domain's snapshots hold on disk, for ``xlsnap domains --space``.
-
-Counted: memory image files (their recorded sizes); the VM state QEMU saved inside the
-qcow2 images (``vm-state-size`` of each tag the ledger knows, read with ``qemu-img info
--U``, which takes no lock, so a running domain's images are read too); the external
-overlays snapshots created (their allocated size; the newest is the disk the domain
-writes now). Not counted: the clusters an internal snapshot keeps from being freed
-(qemu-img does not report them). An image that cannot be read makes the total unknown.
-"""
+"""Space a domain's snapshots hold on disk, for ``xlsnap domains --space``."""
 
 from __future__ import annotations
 
@@ -20,7 +12,15 @@ from commands.drivers.process import DriverError
 
 def snapshot_space(records: list[dict[str, Any]], qemu_img: QemuImg) -> dict[str, Any]:
     """``memory_bytes``, ``vm_state_bytes``, ``overlay_bytes``, ``held_bytes`` (None when
-    an image could not be read) and ``unreachable`` (those images) of one domain."""
+    an image could not be read) and ``unreachable`` (those images) of one domain.
+
+    Counted: memory image files (their recorded sizes); the VM state QEMU saved inside the
+    qcow2 images (``vm-state-size`` of each tag the ledger knows, read with ``qemu-img info
+    -U``, which takes no lock, so a running domain's images are read too); the external
+    overlays snapshots created (their allocated size; the newest is the disk the domain
+    writes now). Not counted: the clusters an internal snapshot keeps from being freed
+    (qemu-img does not report them). An image that cannot be read makes the total unknown.
+    """
     memory = sum(int(r.get("memory_size") or 0) for r in records
                  if r.get("memory_format") != "qcow2-vmstate")
     tags_in: dict[str, set[str]] = {}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from commands.config.disk_spec import DiskSpec, format_disk_spec
 from commands.config.domains import DiskEntry, Domain
-from commands.config.xlcfg import quote_string, replace_spans
+from commands.config.xlcfg import replace_spans
+from commands.config.xlcfg_literals import quote_string
 from commands.engine.actions import StepSpec
 from commands.errors import UsageError
 from commands.state.atomic_files import sha256_bytes, sha256_file

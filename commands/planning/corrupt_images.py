@@ -11,15 +11,13 @@ import os
 from collections.abc import Iterable
 
 from commands.drivers.qemu_img import QemuImg, QemuImgError
-from commands.errors import OperationFailed, UsageError, XlsnapError
+from commands.errors import AttentionNeeded, OperationFailed, UsageError
 
 UNDONE = "what was done has been undone, nothing changed"
 
 
-class ImageMarkedCorrupt(XlsnapError):
+class ImageMarkedCorrupt(AttentionNeeded):
     """A failed operation was undone, but an image it touched is now marked corrupt."""
-
-    exit_code = 3
 
 
 def refuse_corrupt(device: str, path: str, corrupt: bool) -> None:

@@ -16,14 +16,6 @@ from commands.drivers.qemu_img import ImageInfo, QemuImg, QemuImgError
 from commands.errors import UsageError
 
 
-def allocated(path: str) -> int:
-    """Bytes a file occupies on its file system (0 when it is gone)."""
-    try:
-        return os.stat(path).st_blocks * 512
-    except OSError:
-        return 0
-
-
 def record_files(disk: dict[str, Any]) -> list[str]:
     """The files one disk of a record names: base, overlay, and the overlays reverts made."""
     return [f for f in (disk.get("file"), disk.get("path"), *disk.get("branches", [])) if f]

@@ -1,17 +1,4 @@
-"""How deleting an external snapshot merges its images so no other content changes.
-
-A snapshot's external disk stands on its base B (its state) with its overlay O on top.
-Once it is gone, B's content need not stay as it is unless another snapshot stands on
-B, or B is the disk in use. Then, per disk:
-
-* O is dropped when nothing needs it (an abandoned branch: not in use, no child, no
-  tag, no other snapshot's file);
-* B with one child C (no tags in C): C is committed into B, C's children and the
-  config are pointed at B, C is dropped (the records naming C name B from then on);
-* B with several children and no tags of its own: B's data is streamed into each
-  child, their backing becomes B's backing, B is dropped;
-* otherwise (tags that read through B, B still some snapshot's state) B stays.
-"""
+"""How deleting an external snapshot merges its images so no other content changes."""
 
 from __future__ import annotations
 
@@ -20,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.engine.actions import StepSpec
-from commands.planning.image_graph import DiskGraph, allocated, record_files
+from commands.planning.image_graph import DiskGraph, record_files
+from commands.state.atomic_files import allocated
 
 
 @dataclass
@@ -70,7 +58,20 @@ def internal_leftovers(graph: DiskGraph, disk: dict[str, Any],
 
 def plan_disk_merge(graph: DiskGraph, disk: dict[str, Any],
                     others: list[dict[str, Any]]) -> DiskMerge:
-    """Plan the merge of one external disk of the snapshot being deleted (see module doc)."""
+    """Plan the merge of one external disk of the snapshot being deleted.
+
+    A snapshot's external disk stands on its base B (its state) with its overlay O on top.
+    Once it is gone, B's content need not stay as it is unless another snapshot stands on
+    B, or B is the disk in use. Then, per disk:
+
+    * O is dropped when nothing needs it (an abandoned branch: not in use, no child, no
+      tag, no other snapshot's file);
+    * B with one child C (no tags in C): C is committed into B, C's children and the
+      config are pointed at B, C is dropped (the records naming C name B from then on);
+    * B with several children and no tags of its own: B's data is streamed into each
+      child, their backing becomes B's backing, B is dropped;
+    * otherwise (tags that read through B, B still some snapshot's state) B stays.
+    """
     merge = DiskMerge()
     bases, leaves = roles(others, graph.device)
     base = disk["file"]

@@ -1,11 +1,4 @@
-"""Which snapshots a retention policy keeps: borg prune's rules, over creation times.
-
-Rules run in the order ``within``, ``last``, ``hourly``, ``daily``, ``weekly``
-(ISO weeks), ``monthly``, ``yearly``. A period rule walks the snapshots newest first;
-the first snapshot of each new period is kept unless an earlier rule kept it already
-(the period is then used up without counting), until N are kept; if fewer than N
-periods exist, the oldest snapshot is kept too (borg's ``[oldest]``). Local time.
-"""
+"""Which snapshots a retention policy keeps: borg prune's rules, over creation times."""
 
 from __future__ import annotations
 
@@ -58,7 +51,14 @@ def _iso_week(t: time.struct_time) -> tuple[int, ...]:
 
 def decide(snapshots: Sequence[Candidate], policy: Policy,
            now: float | None = None) -> dict[str, str]:
-    """Each kept snapshot's name -> the rule that keeps it (``daily #3``, ...)."""
+    """Each kept snapshot's name -> the rule that keeps it (``daily #3``, ...).
+
+    Rules run in the order ``within``, ``last``, ``hourly``, ``daily``, ``weekly``
+    (ISO weeks), ``monthly``, ``yearly``. A period rule walks the snapshots newest first;
+    the first snapshot of each new period is kept unless an earlier rule kept it already
+    (the period is then used up without counting), until N are kept; if fewer than N
+    periods exist, the oldest snapshot is kept too (borg's ``[oldest]``). Local time.
+    """
     now = time.time() if now is None else now
     newest_first = sorted(snapshots, key=lambda s: (s.created_at, s.order), reverse=True)
     kept: dict[str, str] = {}

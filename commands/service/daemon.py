@@ -186,12 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("xlsnapd: error: the service runs as root", file=sys.stderr)
-        return 2
+        return PolicyError.exit_code   # a usage error (2)
     try:
         policy = load_policy(args.policy)
     except PolicyError as exc:
         print(f"xlsnapd: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     preload()
     sock = _listener(args.socket)
     print(f"xlsnapd: listening on {args.socket} (policy {args.policy}, "

@@ -97,7 +97,7 @@ def run_request(request: dict[str, Any], fds: list[int], peer: Peer, policy: Pol
     except OSError as exc:
         print(f"xlsnap: error: cannot enter {request.get('cwd')}: {exc.strerror}",
               file=sys.stderr)
-        return 2
+        return Refused.exit_code
     from commands.cli.main import main
     from commands.errors import XlsnapError
 
@@ -106,7 +106,7 @@ def run_request(request: dict[str, Any], fds: list[int], peer: Peer, policy: Pol
     except Refused as refused:
         _record_refusal(refused)
         print(f"xlsnap: error: {refused.message}", file=sys.stderr)
-        return 2
+        return refused.exit_code
     except XlsnapError as exc:
         print(f"xlsnap: error: {exc.message}", file=sys.stderr)
         return exc.exit_code

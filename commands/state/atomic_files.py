@@ -1,4 +1,4 @@
-"""File side effects done safely: atomic replace and digests (folders: ``private_folders``)."""
+"""Files done safely: atomic replace, digests, allocated size (folders: ``private_folders``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,14 @@ import hashlib
 import os
 import secrets
 from pathlib import Path
+
+
+def allocated(path: str) -> int:
+    """Bytes a file occupies on its file system (0 when it is gone)."""
+    try:
+        return os.stat(path).st_blocks * 512
+    except OSError:
+        return 0
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -1,12 +1,4 @@
-"""The ledger's file, checked before it is opened: ours, a ledger, and where expected.
-
-- A file that is not an xlsnap ledger (not SQLite, or SQLite without the event table)
-  is refused before the library could add its tables to it: ``NotALedger``, exit 2.
-- A missing ledger at ``<home>/ledger.sqlite`` while the home's domain folders
-  (``<home>/<uuid>/``) hold snapshot files of an earlier ledger is not silently
-  started again empty: ``LedgerMissing``, exit 3, unless ``--new-ledger`` says so.
-- A read-only command never creates a ledger or its folder (``would_create``).
-"""
+"""The ledger's file, checked before it is opened: ours, a ledger, and where expected."""
 
 from __future__ import annotations
 
@@ -73,7 +65,9 @@ def _oldest_snapshot_file(folder: Path) -> float | None:
 
 
 def check_is_ledger(location: str) -> None:
-    """Refuse an existing, non-empty file that is not an xlsnap ledger."""
+    """Refuse an existing, non-empty file that is not an xlsnap ledger (not SQLite, or
+    SQLite without the event table), before the library could add its tables to it:
+    ``NotALedger``, exit 2. A read-only command never creates a ledger or its folder."""
     st = os.stat(location)
     if not stat.S_ISREG(st.st_mode):
         raise NotALedger(f"not an xlsnap ledger: {location} (not a regular file)")
@@ -123,7 +117,10 @@ def open_shared(location: str, settings: Settings, read_only: bool) -> tuple[Any
 
 
 def check_not_missing(settings: Settings) -> None:
-    """Refuse to start an empty ledger where one was (see module doc)."""
+    """Refuse to start an empty ledger where one was: a missing ledger at
+    ``<home>/ledger.sqlite`` while the home's domain folders (``<home>/<uuid>/``) hold
+    snapshot files of an earlier ledger is ``LedgerMissing``, exit 3, unless
+    ``--new-ledger`` says so."""
     if settings.new_ledger or not is_default(settings):
         return
     folders = domain_folders(settings.home)

@@ -1,19 +1,6 @@
 """The folders xlsnap keeps state and secrets in: created private, never re-moded.
 
-Rules (README, "Where state lives"):
-
-- A folder xlsnap needs and that is missing is created 0700 (its missing parents 0755).
-- An existing folder's mode and owner are never changed. The home, the ledger's folder
-  and a domain's folder must be owned by the user running xlsnap and writable by no one
-  else (no group or other write bit); each folder above them must be owned by that user
-  or root and writable by no one else unless it has the sticky bit (like ``/tmp``).
-  Otherwise someone else could move the ledger away or put files in its place.
-- A memory image named by ``memory = "/path/m.save"`` may go in a folder xlsnap did not
-  create: that folder must be owned by the user or root and, if others may write to it,
-  have the sticky bit (then nobody else can rename or remove the image). The image is
-  always a new 0600 file created with ``O_EXCL|O_NOFOLLOW``.
-
-Every refusal is an ``UnsafeFolder`` (exit 2) naming the folder, its mode and owner.
+The rules are the README's ("Where state lives"); each function says its part.
 """
 
 from __future__ import annotations
@@ -28,7 +15,8 @@ _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 
 
 class UnsafeFolder(UsageError):
-    """A folder that others could write to, or that belongs to someone else."""
+    """A folder that others could write to, or that belongs to someone else (exit 2): the
+    message names the folder, its mode and its owner."""
 
 
 def describe(path: Path, st: os.stat_result) -> str:
@@ -58,7 +46,14 @@ def _check_above(path: Path) -> None:
 
 
 def check_private_dir(path: Path, what: str = "folder") -> None:
-    """Refuse ``path`` unless it is a real folder of this user that no one else can write."""
+    """Refuse ``path`` unless it is a real folder of this user that no one else can write.
+
+    The home, the ledger's folder and a domain's folder must be owned by the user running
+    xlsnap and writable by no one else (no group or other write bit); each folder above
+    them must be owned by that user or root and writable by no one else unless it has the
+    sticky bit (like ``/tmp``). Otherwise someone else could move the ledger away or put
+    files in its place. An existing folder's mode and owner are never changed.
+    """
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -100,7 +95,12 @@ def private_dir(path: Path, what: str = "folder") -> Path:
 
 
 def check_secret_dir(path: Path) -> os.stat_result:
-    """Refuse a folder for a memory image that others could tamper with (see module doc)."""
+    """Refuse a folder for a memory image that others could tamper with.
+
+    A memory image named by ``memory = "/path/m.save"`` may go in a folder xlsnap did not
+    create: it must be owned by the user or root and, if others may write to it, have the
+    sticky bit (then nobody else can rename or remove the image).
+    """
     what = "folder of memory image"
     try:
         st = os.stat(path)

@@ -1,12 +1,4 @@
-"""A Xen domain's device model as a process: which one it is, its end, who has an image open.
-
-``xl destroy`` has libxl send the device model SIGHUP and return without waiting for it
-(libxl_dm.c:3470, libxl_aoutils.c:644 in 4.17.5), and Xen's qdisk backend opens images
-with file locking off, so nothing stops qemu-img from writing an image that QEMU still
-has open and will write again when it exits. So before qemu-img touches a Xen domain's
-images: learn the device model's pid before destroying it (``SO_PEERCRED`` of its QMP
-socket), wait for that process to end, and check that no process has the images open.
-"""
+"""A Xen domain's device model as a process: which one it is, its end, who has an image open."""
 
 from __future__ import annotations
 
@@ -46,7 +38,15 @@ def alive(pid: int, start: int) -> bool:
 
 
 def wait_exit(pid: int, start: int, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for the process to end; True when it did."""
+    """Wait up to ``timeout`` seconds for the process to end; True when it did.
+
+    ``xl destroy`` has libxl send the device model SIGHUP and return without waiting for it
+    (libxl_dm.c:3470, libxl_aoutils.c:644 in 4.17.5), and Xen's qdisk backend opens images
+    with file locking off, so nothing stops qemu-img from writing an image that QEMU still
+    has open and will write again when it exits. So before qemu-img touches a Xen domain's
+    images: learn the device model's pid before destroying it (``SO_PEERCRED`` of its QMP
+    socket), wait for that process to end, and check that no process has the images open.
+    """
     deadline = time.monotonic() + timeout
     while alive(pid, start):
         if time.monotonic() > deadline:

@@ -1,11 +1,4 @@
-"""The ``qemu`` adapter: a running QEMU reached by ``<qmp-dir>/<name>.qmp``.
-
-``query-status`` gives its state, ``query-block`` its disks (device ids, node names,
-files, formats, internal snapshots), ``query-uuid`` its uuid. The process serving the
-socket (``SO_PEERCRED``) and its command line are kept so that a revert can restart it
-(``-incoming defer`` for a memory image); a process owned by another user is never
-restarted.
-"""
+"""The ``qemu`` adapter: a running QEMU reached by ``<qmp-dir>/<name>.qmp``."""
 
 from __future__ import annotations
 
@@ -48,7 +41,14 @@ def qemu_state(status: str) -> str:
 
 
 class QemuToolstack(LiveRules):
-    """Domains that are QEMU processes with a QMP socket named after them."""
+    """Domains that are QEMU processes with a QMP socket named after them.
+
+    ``query-status`` gives its state, ``query-block`` its disks (device ids, node names,
+    files, formats, internal snapshots), ``query-uuid`` its uuid. The process serving the
+    socket (``SO_PEERCRED``) and its command line are kept so that a revert can restart it
+    (``-incoming defer`` for a memory image); a process owned by another user is never
+    restarted.
+    """
 
     name = "qemu"
     memory_format = "qemu-migration"

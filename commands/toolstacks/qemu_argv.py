@@ -1,13 +1,4 @@
-"""A QEMU command line, changed to start the same machine again (revert of a live domain).
-
-QEMU's ``-drive`` option is a comma-separated list of ``key=value`` items in which
-``,,`` stands for a literal comma. Restarting keeps every option but points the named
-drives (by ``id=``) at other files, drops ``-incoming``, ``-S``, ``-loadvm`` and
-``-daemonize``, and adds ``-daemonize`` plus ``-incoming defer`` (a memory image is
-loaded next) or ``-S`` (start paused).
-
-    restart_argv(argv, {"drv0": ("/img/a.s1.qcow2", "qcow2")}, incoming=True)
-"""
+"""A QEMU command line, changed to start the same machine again (revert of a live domain)."""
 
 from __future__ import annotations
 
@@ -20,7 +11,16 @@ _DROP = ("-S", "-daemonize")
 
 
 def split_options(text: str) -> list[str]:
-    """``a=1,b=x,,y`` -> ``["a=1", "b=x,y"]`` (``,,`` is a literal comma)."""
+    """``a=1,b=x,,y`` -> ``["a=1", "b=x,y"]`` (``,,`` is a literal comma).
+
+    QEMU's ``-drive`` option is a comma-separated list of ``key=value`` items in which
+    ``,,`` stands for a literal comma. Restarting keeps every option but points the named
+    drives (by ``id=``) at other files, drops ``-incoming``, ``-S``, ``-loadvm`` and
+    ``-daemonize``, and adds ``-daemonize`` plus ``-incoming defer`` (a memory image is
+    loaded next) or ``-S`` (start paused).
+
+        restart_argv(argv, {"drv0": ("/img/a.s1.qcow2", "qcow2")}, incoming=True)
+    """
     items, current, i = [], [], 0
     while i < len(text):
         if text[i] == ",":
@@ -59,7 +59,8 @@ def drive_ids(argv: Sequence[str]) -> dict[str, str]:
 
 def restart_argv(argv: Sequence[str], files: dict[str, tuple[str, str]], *,
                  incoming: bool, paused: bool = False) -> list[str]:
-    """``argv`` with the drives in ``files`` (id -> (file, format)) replaced; see module doc."""
+    """``argv`` with the drives in ``files`` (id -> (file, format)) replaced (the -drive
+    syntax: ``split_options``)."""
     if not argv:
         raise UsageError("the running QEMU's command line is not readable (it runs as "
                          "another user?): xlsnap cannot restart it")

@@ -31,10 +31,13 @@ def rules_of(toolstack: str | None) -> type[LiveRules]:
     return ADAPTERS.get(toolstack or "offline", OfflineToolstack)
 
 
-def adapters(settings: Settings, xl: Xl, qmp: Callable[[str], Qmp]) -> dict[str, Toolstack]:
-    return {"qemu": QemuToolstack(settings.qmp_dir, settings.config_dir, qmp),
-            "xen": XenToolstack(xl, settings.config_dir, qmp),
-            "offline": OfflineToolstack(settings.config_dir)}
+def adapter(key: str, settings: Settings, xl: Xl, qmp: Callable[[str], Qmp]) -> Toolstack:
+    """The adapter ``key`` (qemu, xen or offline), built only when it is asked."""
+    if key == "qemu":
+        return QemuToolstack(settings.qmp_dir, settings.config_dir, qmp)
+    if key == "xen":
+        return XenToolstack(xl, settings.config_dir, qmp)
+    return OfflineToolstack(settings.config_dir)
 
 
 def resolve(settings: Settings, name: str, xl: Xl, qmp: Callable[[str], Qmp],
@@ -43,10 +46,9 @@ def resolve(settings: Settings, name: str, xl: Xl, qmp: Callable[[str], Qmp],
     choice = settings.toolstack
     if choice not in TOOLSTACKS:
         raise UsageError(f"unknown toolstack {choice!r} (choose one of {', '.join(TOOLSTACKS)})")
-    stacks = adapters(settings, xl, qmp)
     if choice != "auto":
         try:
-            target = stacks[choice].resolve(name)
+            target = adapter(choice, settings, xl, qmp).resolve(name)
         except NotReached as exc:
             raise UsageError(f"unknown domain {name!r} for toolstack {choice}: {exc}") from None
         say(f"toolstack {choice} (chosen): {target.reason}")
@@ -59,7 +61,7 @@ def resolve(settings: Settings, name: str, xl: Xl, qmp: Callable[[str], Qmp],
     reasons: list[str] = []
     for key in order:
         try:
-            target = stacks[key].resolve(name)
+            target = adapter(key, settings, xl, qmp).resolve(name)
         except NotReached as exc:
             reasons.append(f"{key}: {exc}")
             continue

@@ -1,11 +1,4 @@
-"""The ``xen`` adapter: ``xl list -l`` for the domain, libxl's QMP socket for its disks.
-
-A running Xen domain's qcow2 images are locked by its device model (QEMU), so its
-live disk snapshots go through ``<xen-qmp-dir>/qmp-libxl-<domid>``; the disks
-themselves come from ``xl list -l`` (``config.disks[]``: pdev_path, vdev, format,
-readwrite). SXP output (``output_format="sxp"`` in xl.conf) is refused, and an ``xl``
-that finds no hypervisor is reported in one line.
-"""
+"""The ``xen`` adapter: ``xl list -l`` for the domain, libxl's QMP socket for its disks."""
 
 from __future__ import annotations
 
@@ -39,7 +32,14 @@ from commands.toolstacks.xen_disks import classify
 
 
 class XenToolstack(LiveRules):
-    """Domains that ``xl`` knows."""
+    """Domains that ``xl`` knows.
+
+    A running Xen domain's qcow2 images are locked by its device model (QEMU), so its
+    live disk snapshots go through ``<xen-qmp-dir>/qmp-libxl-<domid>``; the disks
+    themselves come from ``xl list -l`` (``config.disks[]``: pdev_path, vdev, format,
+    readwrite). SXP output (``output_format="sxp"`` in xl.conf) is refused, and an ``xl``
+    that finds no hypervisor is reported in one line.
+    """
 
     name = "xen"
     save_pauses_domain = True   # xl save -p pauses the domain itself

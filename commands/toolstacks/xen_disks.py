@@ -1,19 +1,4 @@
-"""Which of a running Xen domain's disks QMP can snapshot, by libxl's own rules.
-
-``xl list -l`` prints no ``backend`` for a disk unless its config chose one
-(``backendtype=``): libxl picks it when the domain starts, in
-``libxl__device_disk_set_backend`` (Xen 4.17.5 tools/libs/light/libxl_device.c:425-470,
-``disk_try_backend`` :306-400): with no choice made it takes the first that fits of
-
-- ``phy`` (the kernel's blkback): raw format only; with a ``script=``, or served by a
-  driver domain, or a regular file or block device, so a raw image is always ``phy``;
-- ``qdisk`` (QEMU in dom0, reached through ``qmp-libxl-<domid>``): any format, no script;
-
-(``tap`` is never available; ``standalone`` is for virtio disks). Only a qcow2 image
-served by dom0's qdisk has internal snapshots that QMP can take. A disk served from a
-driver domain (``backend_domid`` not 0) or a domain whose device model runs in a stub
-domain is outside the reach of dom0's QMP socket: refused by name.
-"""
+"""Which of a running Xen domain's disks QMP can snapshot, by libxl's own rules."""
 
 from __future__ import annotations
 
@@ -32,7 +17,22 @@ class DiskVerdict(NamedTuple):
 
 
 def backend_of(disk: XlDisk) -> str:
-    """The backend libxl 4.17 gives ``disk`` (see module doc)."""
+    """The backend libxl 4.17 gives ``disk``.
+
+    ``xl list -l`` prints no ``backend`` for a disk unless its config chose one
+    (``backendtype=``): libxl picks it when the domain starts, in
+    ``libxl__device_disk_set_backend`` (Xen 4.17.5 tools/libs/light/libxl_device.c:425-470,
+    ``disk_try_backend`` :306-400): with no choice made it takes the first that fits of
+
+    - ``phy`` (the kernel's blkback): raw format only; with a ``script=``, or served by a
+      driver domain, or a regular file or block device, so a raw image is always ``phy``;
+    - ``qdisk`` (QEMU in dom0, reached through ``qmp-libxl-<domid>``): any format, no script;
+
+    (``tap`` is never available; ``standalone`` is for virtio disks). Only a qcow2 image
+    served by dom0's qdisk has internal snapshots that QMP can take. A disk served from a
+    driver domain (``backend_domid`` not 0) or a domain whose device model runs in a stub
+    domain is outside the reach of dom0's QMP socket: refused by name.
+    """
     chosen = disk.backend if disk.backend not in ("", "unknown") else ""
     if chosen:
         return chosen

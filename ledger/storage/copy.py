@@ -1,14 +1,4 @@
-"""``xlsnap ledger copy``: a host's SQLite ledger into a shared PostgreSQL one.
-
-Every event is inserted in its source order, in one transaction that holds the
-library's own lock on the event table (so the copied block's notification ids are in
-commit order, as the library's inserts are). Nothing is merged: a domain the target
-already holds is refused, and so is a source copied before (``xlsnap_copies`` keeps
-the leaf hash of each source's first event). The Merkle leaves of the copied events
-are the source's own (an entry encodes the originator id as SQLite stores it), so into
-an empty target the tree heads and the leaf cache travel as they are, still valid;
-into a target that already holds events they cannot, and the result says to seal.
-"""
+"""``xlsnap ledger copy``: a host's SQLite ledger into a shared PostgreSQL one."""
 
 from __future__ import annotations
 
@@ -42,7 +32,17 @@ class CopyResult:
 
 
 def copy_ledger(source: str, target: str) -> CopyResult:
-    """Copy the SQLite ledger ``source`` into the PostgreSQL ledger ``target``."""
+    """Copy the SQLite ledger ``source`` into the PostgreSQL ledger ``target``.
+
+    Every event is inserted in its source order, in one transaction that holds the
+    library's own lock on the event table (so the copied block's notification ids are in
+    commit order, as the library's inserts are). Nothing is merged: a domain the target
+    already holds is refused, and so is a source copied before (``xlsnap_copies`` keeps
+    the leaf hash of each source's first event). The Merkle leaves of the copied events
+    are the source's own (an entry encodes the originator id as SQLite stores it), so into
+    an empty target the tree heads and the leaf cache travel as they are, still valid;
+    into a target that already holds events they cannot, and the result says to seal.
+    """
     if is_postgres(source) or not is_postgres(target):
         raise InvalidRequest("ledger copy goes from a SQLite file (--from) to a "
                              "postgresql:// URL (--to)")

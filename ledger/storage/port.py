@@ -1,13 +1,4 @@
-"""What the ledger's code needs from a database, whichever backend holds it.
-
-A ``LedgerDb`` is a DB-API connection in SQLite's dialect (``?`` parameters,
-``BEGIN IMMEDIATE`` for a write transaction, ``BEGIN`` for a consistent read,
-``executescript`` for the schema, rows readable by index and by column name, errors
-of ``sqlite3``'s classes), plus how the library's event table is read: its name,
-its position column, the originator id as the text SQLite stores (32 hex digits),
-and whether positions are dense (SQLite's rowid) or may skip numbers (PostgreSQL's
-``notification_id`` after a rolled-back insert). ``open_db`` picks the adapter.
-"""
+"""What the ledger's code needs from a database, whichever backend holds it."""
 
 from __future__ import annotations
 
@@ -18,7 +9,16 @@ from ledger.storage.location import is_postgres
 
 
 class LedgerDb(Protocol):
-    """A connection to a ledger database (see the module doc)."""
+    """A connection to a ledger database.
+
+    A ``LedgerDb`` is a DB-API connection in SQLite's dialect (``?`` parameters,
+    ``BEGIN IMMEDIATE`` for a write transaction, ``BEGIN`` for a consistent read,
+    ``executescript`` for the schema, rows readable by index and by column name, errors
+    of ``sqlite3``'s classes), plus how the library's event table is read: its name,
+    its position column, the originator id as the text SQLite stores (32 hex digits),
+    and whether positions are dense (SQLite's rowid) or may skip numbers (PostgreSQL's
+    ``notification_id`` after a rolled-back insert). ``open_db`` picks the adapter.
+    """
 
     backend: str
     events: str

@@ -1,13 +1,4 @@
-"""The PostgreSQL adapter of the storage port (psycopg 3): the library's ``xlsnap_events``.
-
-Statements arrive in the port's SQLite dialect and are translated here: ``?`` becomes
-``%s``; ``BEGIN IMMEDIATE`` becomes a transaction holding a transaction-scoped
-advisory lock (read models and integrity tables have one writer at a time, as on
-SQLite, and the lock ends with the transaction: no lock is held across an
-operation); ``BEGIN`` becomes a repeatable-read snapshot; schema types map to
-PostgreSQL's. psycopg's errors are raised as ``sqlite3``'s classes, so one set of
-handlers serves both backends.
-"""
+"""The PostgreSQL adapter of the storage port (psycopg 3): the library's ``xlsnap_events``."""
 
 from __future__ import annotations
 
@@ -66,7 +57,16 @@ def _row_factory(cursor: Any) -> Any:
 
 
 def translate(sql: str, has_params: bool) -> str:
-    """A statement of the port's dialect in PostgreSQL's."""
+    """A statement of the port's dialect in PostgreSQL's.
+
+    Statements arrive in the port's SQLite dialect and are translated here: ``?`` becomes
+    ``%s``; ``BEGIN IMMEDIATE`` becomes a transaction holding a transaction-scoped
+    advisory lock (read models and integrity tables have one writer at a time, as on
+    SQLite, and the lock ends with the transaction: no lock is held across an
+    operation); ``BEGIN`` becomes a repeatable-read snapshot; schema types map to
+    PostgreSQL's. psycopg's errors are raised as ``sqlite3``'s classes, so one set of
+    handlers serves both backends.
+    """
     head = sql.strip().upper()
     if head == "BEGIN IMMEDIATE":
         return f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"

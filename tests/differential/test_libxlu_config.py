@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands.config.xlcfg import parse_xl_cfg, quote_string
+from commands.config.xlcfg import parse_xl_cfg
+from commands.config.xlcfg_literals import quote_string
 from commands.errors import ConfigError
 from tests.differential import libxlu
 

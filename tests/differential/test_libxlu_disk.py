@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands.config.disk_spec import _Bad, format_disk_spec, parse_disk_spec, xlu_disk_fields
+from commands.config.disk_spec import format_disk_spec, parse_disk_spec
+from commands.config.xlu_disk import _Bad, xlu_disk_fields
 from commands.config.xlcfg import parse_xl_cfg
 from commands.errors import ConfigError
 from tests.differential import libxlu

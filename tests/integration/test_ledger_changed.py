@@ -19,7 +19,8 @@ from commands.engine.actions import StepSpec
 from commands.config.domains import load_domain
 from commands.drivers.qemu_img import QemuImg
 from commands.errors import LedgerWriteFailed
-from commands.engine.operation import LedgerChanged, Operation
+from commands.engine.operation import Operation
+from commands.engine.operation_errors import LedgerChanged
 from ledger.app import LedgerApp
 from tests.conftest import REPO, Scratch, read_pattern, tags, tags_unlocked, write_pattern
 

@@ -2,7 +2,8 @@
 
 The walk finds every exception class defined in the ``commands`` and ``ledger``
 packages; each must have its expected code below (a new class must be placed), and
-each code must be a row of the table under "Exit codes" in README.md.
+each code must be a row of the table under "Exit codes" in README.md. The codes come
+from one place, ``commands/errors.py``: no other module writes an exit code as a number.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import ast
 import re
 
 import commands
 import ledger
-from commands.cli.main import INTERNAL_ERROR, exit_code
+from commands.errors import EXIT_CODES, INTERNAL_ERROR, exit_code
 from tests.conftest import REPO
 
 #: The exit code each error class must end a command with (70: caught where it is raised;
@@ -88,3 +90,45 @@ def test_every_error_class_has_a_code_from_the_readme_table() -> None:
         code = exit_code(cls.__new__(cls))  # the code depends on the class alone
         assert code == EXPECTED[name], name
         assert code in table, f"{name} exits {code}, which README.md does not list"
+
+
+def test_every_code_of_the_table_in_errors_py_is_a_row_of_the_readme() -> None:
+    table = readme_codes()
+    codes = {code for _, code in EXIT_CODES} | {INTERNAL_ERROR, 0}
+    codes |= {cls.exit_code for cls in _error_classes().values() if hasattr(cls, "exit_code")}
+    assert codes == set(table), "commands/errors.py and README.md's table disagree"
+
+
+def literal_exit_codes(source: str) -> list[str]:
+    """``exit_code = N``, ``Exit(N)``, ``sys.exit(N)``, ``return N`` in a ``main`` or a
+    ``run_*``: exit codes written as numbers (0 is no error and may be written)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        value = None
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "exit_code" for t in node.targets):
+            value = node.value
+        elif isinstance(node, ast.Call) and node.args and (
+                getattr(node.func, "attr", getattr(node.func, "id", "")) in ("Exit", "exit")):
+            value = node.args[0]
+        elif isinstance(node, ast.FunctionDef) and (node.name in ("main", "_main")
+                                                    or node.name.startswith("run_")):
+            found += [f"{node.name}: return {r.value.value}" for r in ast.walk(node)
+                      if isinstance(r, ast.Return) and isinstance(r.value, ast.Constant)
+                      and isinstance(r.value.value, int) and r.value.value]
+        if isinstance(value, ast.Constant) and isinstance(value.value, int) and value.value:
+            found.append(f"line {node.lineno}: {value.value}")
+    return found
+
+
+def test_the_finder_sees_a_literal_code() -> None:
+    assert literal_exit_codes("raise typer.Exit(3)\n") == ["line 1: 3"]
+    assert literal_exit_codes("def main():\n    return 2\n") == ["main: return 2"]
+    assert literal_exit_codes("raise typer.Exit(RecordMismatch.exit_code)\n") == []
+
+
+def test_no_module_but_errors_py_writes_an_exit_code_as_a_number() -> None:
+    found = {str(p.relative_to(REPO)): literal_exit_codes(p.read_text())
+             for package in ("commands", "ledger", "projections")
+             for p in (REPO / package).rglob("*.py") if p != REPO / "commands/errors.py"}
+    assert {path: codes for path, codes in found.items() if codes} == {}

@@ -127,3 +127,69 @@ def test_projections_never_import_drivers_or_toolstacks() -> None:
                                    "commands.config", "commands.state"])
 def test_layers_below_the_cli_never_import_it(layer: str) -> None:
     assert _importers(layer, ("commands.cli",)) == []
+
+
+def layer_of(module: str) -> str:
+    """``commands.engine.operation`` -> ``commands.engine``; ``ledger.storage.sqlite`` ->
+    ``ledger.storage``; a top-level module of ``commands`` is its own layer."""
+    parts = module.split(".")
+    if parts[0] == "projections":
+        return "projections"
+    if parts[0] == "ledger":
+        return "ledger.storage" if parts[1:2] == ["storage"] else "ledger"
+    return ".".join(parts[:2])
+
+
+#: Which layers each layer may import: README's flow (CLI -> handler -> plan -> step engine
+#: -> drivers/toolstacks -> ledger) and design.md's rules (``ledger`` imports neither
+#: ``commands`` nor ``projections``; ``projections`` never runs a side effect: it imports
+#: nothing of ``commands``). The service sits on top: it runs the CLI.
+MAY_IMPORT: dict[str, set[str]] = {
+    "commands.__main__": {"commands.service", "commands.cli"},
+    "commands.service": {"commands", "commands.cli", "commands.bootstrap", "commands.config",
+                         "commands.errors", "ledger", "ledger.storage", "projections"},
+    "commands.cli": {"commands.bootstrap", "commands.handlers", "commands.planning",
+                     "commands.config", "commands.state", "commands.drivers",
+                     "commands.errors", "ledger", "ledger.storage", "projections"},
+    "commands.bootstrap": {"commands.engine", "commands.toolstacks", "commands.drivers",
+                           "commands.config", "commands.state", "commands.errors", "ledger",
+                           "ledger.storage", "projections"},
+    "commands.handlers": {"commands.bootstrap", "commands.planning", "commands.engine",
+                          "commands.toolstacks", "commands.drivers", "commands.config",
+                          "commands.state", "commands.errors", "ledger", "ledger.storage",
+                          "projections"},
+    "commands.planning": {"commands.engine", "commands.toolstacks", "commands.drivers",
+                          "commands.config", "commands.state", "commands.errors", "ledger"},
+    "commands.engine": {"commands.toolstacks", "commands.drivers", "commands.config",
+                        "commands.state", "commands.errors", "ledger"},
+    "commands.toolstacks": {"commands.drivers", "commands.config", "commands.errors"},
+    "commands.state": {"commands.drivers", "commands.config", "commands.errors", "ledger",
+                       "ledger.storage", "projections"},
+    "commands.config": {"commands.errors"},
+    "commands.errors": {"commands.drivers", "ledger"},
+    "commands.drivers": set(),
+    "projections": {"ledger", "ledger.storage"},
+    "ledger": {"ledger.storage"},
+    "ledger.storage": {"ledger"},
+}
+
+
+def test_every_layer_is_in_the_table() -> None:
+    layers = {layer_of(m) for m in our_modules()} - {"commands"}
+    assert layers == set(MAY_IMPORT)
+
+
+def test_each_layer_imports_only_what_the_table_allows() -> None:
+    wrong = sorted(f"{name} imports {target}"
+                   for name, targets in import_graph().items() for target in targets
+                   if layer_of(target) != layer_of(name) and layer_of(name) != "commands"
+                   and layer_of(target) not in MAY_IMPORT[layer_of(name)])
+    assert wrong == []
+
+
+def test_the_aggregate_imports_no_storage_adapter() -> None:
+    """The domain model is infrastructure-free (eventsourcing's examples): its events
+    and invariants never import the SQLite or PostgreSQL adapters."""
+    assert _importers("ledger.domain", ("ledger.storage", "ledger.app")) == []
+    assert _importers("ledger.storage.sqlite", ("ledger.domain",)) == []
+    assert _importers("ledger.storage.postgres", ("ledger.domain",)) == []

@@ -15,9 +15,9 @@ from commands.config.xlcfg import (
     XlConfig,
     load_xl_cfg,
     parse_xl_cfg,
-    quote_string,
     replace_spans,
 )
+from commands.config.xlcfg_literals import quote_string
 from commands.errors import ConfigError, UsageError
 
 WEB_CFG = """\
