@@ -1,4 +1,4 @@
-"""``snapshot-delete`` of a snapshot with external disks, domain stopped.
+"""``snapshot-delete`` of a snapshot with external disks.
 
 Each external disk's images are merged as ``commands.planning.merge_plan`` decides; internal
 disks of a mixed snapshot lose their tag. Every bad input is refused before the first
@@ -6,7 +6,8 @@ change: a chain edited by hand since the snapshot (unless ``force``, then that d
 files are left as they are, and the operation records it), an image that cannot be
 written (read-only storage), too little free space for the merge. The records of the
 remaining snapshots whose files moved are rewritten when the delete completes (and by
-``recover``, from the operation's ``edited`` details).
+``recover``, from the operation's ``edited`` details). For a running QEMU domain the
+merges in the chain it has open are its block jobs (``commands.planning.live_merge``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from commands.errors import UsageError
 from commands.planning.recorded_disks import check_writable
 from commands.planning.foreign_users import foreign_users
 from commands.planning.image_graph import allocated, disk_graph
+from commands.planning.live_merge import as_before_commit, live_chain, live_merge_steps
 from commands.planning.merge_plan import DiskMerge, free_space, internal_leftovers, moved_record, \
     plan_disk_merge, read_only
 from commands.handlers.messages import DeleteSnapshot
@@ -29,18 +31,25 @@ from commands.state.snapshot_metadata import metadata_path
 from commands.engine.operation import Operation
 from commands.bootstrap import Services
 from commands.toolstacks.base import Target
+from commands.toolstacks.select import rules_of
 from ledger.domain import DomainLedger
+
+#: The steps that write an image into its backing file (``base``).
+COMMITS = ("image-commit", "live-block-commit")
 
 
 def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
                     ledger: DomainLedger) -> int:
     """Delete snapshot ``cmd.name`` (external or mixed); returns the bytes freed."""
     domain = target.domain
-    if target.live is not None:
+    live = target.live
+    if live is not None and not rules_of(target.toolstack).merges_live:
         raise UsageError(f"snapshot {cmd.name!r} has external disks and domain "
-                         f"{domain.name!r} is running: stop the domain (xl shutdown) and "
-                         "delete it then; deleting them from a running domain is not "
-                         "supported yet")
+                         f"{domain.name!r} is running under {target.toolstack}: stop the "
+                         "domain (xl shutdown) and delete it then; merging them while it "
+                         "runs is done for QEMU domains only")
+    live_device = {d.vdev: d.device for d in live.disks} if live is not None else {}
+    opened: set[str] = set()
     record = ledger.entry(cmd.name)["record"]
     others = [e["record"] for n, e in ledger.entries.items() if n != cmd.name]
     current = {e.spec.vdev: e for e in domain.disks}
@@ -71,18 +80,26 @@ def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
             forced.append(drift)
             continue
         images.update(graph.info)
+        if live is not None and device in live_device:
+            as_before_commit(graph, disk, others)
         merge = plan_disk_merge(graph, disk, others)
+        if live is not None and device in live_device:
+            chain = live_chain(graph)
+            opened.update(chain)
+            merge.steps = live_merge_steps(merge.steps, chain, live.qmp_socket,
+                                           live_device[device])
         merges.append((device, merge))
         for path, fmt in ((p, i.format) for p, i in graph.info.items()):
             formats[path] = fmt
-        if merge.repoint_to and entry is not None:
+        if merge.repoint_to and entry is not None and entry.span is not None \
+                and domain.config_path is not None:
             repoint.append((entry, merge.repoint_to[0]))
             vdev_formats[device] = merge.repoint_to[1]
         plan += [s for s in merge.steps if s.action != "image-remove"]
         removes += [s for s in merge.steps if s.action == "image-remove"]
-    _check_room(plan, merges)
+    _check_room(merges, opened)
     touched = [s.params["base"] for _, m in merges for s in m.steps
-               if s.action == "image-commit"] + [p for _, m in merges for p in m.removed]
+               if s.action in COMMITS] + [p for _, m in merges for p in m.removed]
     for path, user in foreign_users(svc.settings.config_dir, domain.name, touched,
                                     svc.qemu_img.binary).items():
         raise UsageError(f"{path} is the backing file of {user}: the merge would change or "
@@ -113,7 +130,7 @@ def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
         return (f"snapshot {cmd.name!r} was already merged away on {', '.join(devices)} and "
                 "is now incomplete; run snapshot-delete again to finish")
 
-    details: dict[str, Any] = {"domain": domain.name, "toolstack": "offline",
+    details: dict[str, Any] = {"domain": domain.name, "toolstack": target.toolstack,
                                "edited": edits}
     if forced:
         details["forced"] = forced
@@ -149,12 +166,12 @@ def _hand_edit(graph: Any, disk: dict[str, Any]) -> str | None:
     return None
 
 
-def _check_room(plan: list[StepSpec], merges: list[tuple[str, DiskMerge]]) -> None:
-    """Refuse an image that cannot be written, or too little space for the merge."""
+def _check_room(merges: list[tuple[str, DiskMerge]], opened: set[str]) -> None:
+    """Refuse an image that cannot be written, or too little space for the merge; the
+    ``opened`` images of a running QEMU are written by QEMU (they are locked)."""
     for device, merge in merges:
         for step in merge.steps:
-            path = step.params.get("base") if step.action == "image-commit" \
-                else step.params.get("path")
+            path = step.params.get("base") if step.action in COMMITS else step.params.get("path")
             if step.action == "image-remove":
                 folder = os.path.dirname(step.target)
                 if read_only(step.target) or not os.access(folder, os.W_OK):
@@ -166,7 +183,8 @@ def _check_room(plan: list[StepSpec], merges: list[tuple[str, DiskMerge]]) -> No
             if read_only(path):
                 raise UsageError(f"disk {device!r}: image {path} is on read-only storage; "
                                  "the merge must write to it: nothing changed")
-            check_writable(device, path)
+            if path not in opened:
+                check_writable(device, path)
     need: dict[int, int] = {}
     where: dict[int, str] = {}
     for _, merge in merges:       # every disk's merge: they may share a file system
