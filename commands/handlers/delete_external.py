@@ -65,8 +65,7 @@ def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
         device = disk["device"]
         if disk.get("type") != "external":
             if disk["device"] not in set(ledger.entry(cmd.name).get("removed_devices", [])):
-                plan.append(StepSpec("internal-snapshot-delete", disk["file"],
-                                     {"path": disk["file"], "tag": disk["name"]}))
+                plan.append(_tag_delete(disk, live, current.get(device)))
             continue
         entry = current.get(device)
         graph = disk_graph(device, entry.spec.target if entry else None,
@@ -154,6 +153,23 @@ def record_delete(ledger: DomainLedger, operation_id: str, name: str,
     for other, new in edits.items():
         ledger.record_edited(operation_id, other, other, with_base_fingerprints(new), actor)
     ledger.record_removed(operation_id, name, actor)
+
+
+def _tag_delete(disk: dict[str, Any], live: Any, entry: Any) -> StepSpec:
+    """An internal disk's tag deleted: through QMP when it is the image a running QEMU
+    writes to (qemu-img cannot write a locked image), else with qemu-img."""
+    path, tag = disk["file"], disk["name"]
+    if live is None or entry is None:
+        return StepSpec("internal-snapshot-delete", path, {"path": path, "tag": tag})
+    on = next((d for d in live.disks if d.vdev == disk["device"]), None)
+    if on is not None and os.path.realpath(on.path) == os.path.realpath(path):
+        return StepSpec("live-tag-delete", path, {"socket": live.qmp_socket,
+                                                  "device": on.device, "tag": tag, "path": path})
+    if on is not None:
+        raise UsageError(f"disk {disk['device']!r}: tag {tag!r} is in {path}, which the "
+                         f"running domain reads under {on.path}: QEMU cannot delete it there; "
+                         "stop the domain and delete the snapshot then: nothing changed")
+    return StepSpec("internal-snapshot-delete", path, {"path": path, "tag": tag})
 
 
 def _hand_edit(graph: Any, disk: dict[str, Any]) -> str | None:

@@ -171,9 +171,14 @@ def test_delete_removes_the_memory_image(live: LiveDomain) -> None:
     assert live.xlsnap("snapshot-create", "web", str(cfg)).code == 0
     memory = live.home / live.record("m1")["domain"]["uuid"] / "m1.save"
     assert memory.exists()
+    tops = live.live_files()
+    assert live.tags()["drv1"] == ("m1",)
     run = live.xlsnap("snapshot-delete", "-n", "m1", "web")
-    assert run.code == 2 and "external" in run.err      # external deletes: not yet
-    assert memory.exists()
+    assert run.code == 0, run.err                       # merged and untagged while it runs
+    assert not memory.exists()
+    assert live.tags()["drv1"] == ()
+    assert live.live_files() == {**tops, "drv0": str(live.disks[0])}
+    assert live.xlsnap("check", "web").code == 0
 
 
 def test_bad_input_is_refused_with_nothing_changed(live: LiveDomain) -> None:
