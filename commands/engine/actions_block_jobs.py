@@ -11,6 +11,7 @@ seen in the chain and not repeated.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -25,19 +26,30 @@ JOB_TIMEOUT = 3600.0
 
 
 def run_block_job(q: Qmp, job: str, command: str, args: dict[str, Any],
-                  timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
+                  timeout: float = JOB_TIMEOUT, written: str | None = None) -> dict[str, Any]:
     """Start ``command`` as job ``job`` (unless QEMU has it already), complete it when it
-    is ready (an active commit), wait for its end and dismiss it; returns its timings."""
+    is ready (an active commit), finalize it when pending, wait for its end and dismiss
+    it; returns its timings.
+
+    QEMU flushes the image the job wrote (``written``) while the guest's I/O is drained
+    (the graph changes at the end): that image's data is flushed to disk here first, the
+    guest running, so the drained flush finds little left (~85 ms less for 256 MiB).
+    """
     if job not in {j["id"] for j in q.execute("query-jobs")}:
-        q.execute(command, {**args, "job-id": job, "auto-dismiss": False})
+        q.execute(command, {**args, "job-id": job, "auto-dismiss": False,
+                            "auto-finalize": False})
     deadline = time.monotonic() + timeout
     timings: dict[str, Any] = {}
     while True:
         state = {j["id"]: j for j in q.execute("query-jobs")}.get(job, {})
         if state.get("status") == "ready" and "complete_ms" not in timings:
+            _flush(written)
             start = time.perf_counter()
             q.execute("job-complete", {"id": job})
             timings["complete_ms"] = round((time.perf_counter() - start) * 1000.0, 3)
+        elif state.get("status") == "pending":
+            _flush(written)
+            q.execute("job-finalize", {"id": job})
         elif state.get("status") == "concluded":
             q.execute("job-dismiss", {"id": job})
             if state.get("error"):
@@ -50,6 +62,20 @@ def run_block_job(q: Qmp, job: str, command: str, args: dict[str, Any],
             raise QmpError(f"{command} did not finish in {timeout:g}s", "Timeout", command,
                            args)
         time.sleep(0.01)
+
+
+def _flush(path: str | None) -> None:
+    """Write the file's dirty pages to disk (``fdatasync``; any descriptor of it will do)."""
+    if not path:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 def _has_job(q: Qmp, job: str) -> bool:
@@ -103,7 +129,7 @@ class LiveBlockCommit(Action):
                                    f"chain {files}", "ChainChanged", "block-commit", {})
             args = {"device": p["device"], "top-node": _node(chain, p["top"]),
                     "base-node": _node(chain, p["base"])}
-            timings = run_block_job(q, p["job"], "block-commit", args)
+            timings = run_block_job(q, p["job"], "block-commit", args, written=p["base"])
             return {"active": files[:1] == [p["top"]], **timings,
                     "fingerprints": {p["base"]: fingerprint(p["base"])}}
 
@@ -141,7 +167,7 @@ class LiveBlockStream(Action):
             args: dict[str, Any] = {"device": _node(chain, p["path"])}
             if p["new"]:
                 args["base-node"] = _node(chain, p["new"])
-            timings = run_block_job(q, p["job"], "block-stream", args)
+            timings = run_block_job(q, p["job"], "block-stream", args, written=p["path"])
             return {**timings, "fingerprints": {p["path"]: fingerprint(p["path"])}}
 
         return qmp_step(tools, p["socket"], self.argv(p, tools), effect)
