@@ -8,6 +8,7 @@ every remaining snapshot and the current disk read what they held (qemu-io, QEMU
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -65,21 +66,30 @@ def test_recovered_live_external_delete_loses_nothing(live: LiveDomain, name: st
     settle(live, name, over)
 
 
-def test_a_commit_job_left_running_by_a_killed_delete_is_completed_by_recover(
-        live: LiveDomain) -> None:
+@pytest.mark.parametrize("name", ["e2", "e1"])
+def test_a_commit_job_left_by_a_killed_delete_is_finished_by_recover(
+        live: LiveDomain, name: str) -> None:
+    """What QEMU holds when xlsnap dies mid-job: e2's active commit waiting, ready, for
+    ``job-complete``; e1's commit in the middle waiting, pending, for ``job-finalize``."""
     over = build(live)
-    run = live.xlsnap("snapshot-delete", "web", "e2", XLSNAP_FAULT_INJECT="kill:1:intent")
+    run = live.xlsnap("snapshot-delete", "web", name, XLSNAP_FAULT_INJECT="kill:1:intent")
     assert run.code == -9
     step = [e for e in live.events() if type(e).__name__ == "StepStarted"][-1]
     assert step.action == "live-block-commit"
     job = json.loads(step.argv[3])["job-id"]
-    q = live.qmp()                  # what QEMU holds when xlsnap dies mid-job: a job, ready
+    q = live.qmp()
     chain = q.backing_chain("drv0")                        # [e2's overlay, e1's, base]
     assert [f for f, _ in chain] == [str(over["e2"][0]), str(over["e1"][0]),
                                      str(live.disks[0])]
+    top = 0 if name == "e2" else 1
     q.execute("block-commit", {"job-id": job, "device": "drv0", "auto-dismiss": False,
-                               "top-node": chain[0][1], "base-node": chain[1][1]})
-    assert [j["id"] for j in q.execute("query-jobs")] == [job]
+                               "auto-finalize": False, "top-node": chain[top][1],
+                               "base-node": chain[top + 1][1]})
+    waiting = "ready" if name == "e2" else "pending"
+    deadline = time.monotonic() + 30
+    while q.execute("query-jobs")[0]["status"] != waiting and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert q.execute("query-jobs")[0]["status"] == waiting
     recovered = live.xlsnap("recover", "web")
     assert recovered.code == 0, recovered.err
-    settle(live, "e2", over)
+    settle(live, name, over)

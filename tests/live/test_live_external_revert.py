@@ -90,3 +90,30 @@ def test_revert_under_later_overlays_with_memory_then_delete_it_by_streaming(
         assert not read_pattern(branch[k], 0xb1, 2 * K)
         assert reads(Path(now[f"drv{k}"]), e2_state), "the revert to e2 is not e2's state"
     assert files(live) == sorted(p.name for p in [*o1, *o2, *branch, *map(Path, now.values())])
+
+
+def test_revert_of_a_running_domain_to_a_mixed_snapshot_under_a_later_overlay(
+        live: LiveDomain) -> None:
+    """m1: drv0 external, drv1 internal; then e2 puts an overlay on drv0 only. The revert
+    gives drv0 a fresh overlay on m1's base and applies m1's tag on drv1."""
+    put(live, 0xd0, 1 * K)
+    cfg = live.root / "m1.cfg"
+    cfg.write_text('name = "m1"\ndisk = [ "drv0,type=external", "drv1,type=internal" ]\n')
+    assert live.xlsnap("snapshot-create", "web", str(cfg)).code == 0
+    put(live, 0xd1, 2 * K)
+    cfg = live.root / "e2.cfg"
+    cfg.write_text('name = "e2"\ndisk = [ "drv0,type=external", "drv1,type=internal" ]\n')
+    assert live.xlsnap("snapshot-create", "web", str(cfg)).code == 0
+    put(live, 0xd2, 3 * K)
+    tops = live.live_files()
+    run = live.xlsnap("snapshot-revert", "-n", "m1", "web")
+    assert run.code == 0, run.err
+    now = live.live_files()
+    assert now["drv1"] == tops["drv1"] and now["drv0"] != tops["drv0"]
+    assert live.tags()["drv1"] == ("m1", "e2")
+    assert live.xlsnap("check", "web").code == 0
+    live.stop_qemu()
+    m1 = [(0xd0, 1 * K)]
+    assert reads(now["drv0"], m1) and not read_pattern(now["drv0"], 0xd1, 2 * K)
+    assert reads(now["drv1"], m1) and not read_pattern(now["drv1"], 0xd1, 2 * K)
+    assert reads(tops["drv0"], [*m1, (0xd1, 2 * K), (0xd2, 3 * K)]), "e2's branch changed"
