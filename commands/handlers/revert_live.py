@@ -4,8 +4,9 @@ QEMU, memory inside the qcow2 images: a safety whole-VM snapshot, then
 ``snapshot-load`` (undone by loading the safety snapshot: a failed load leaves QEMU
 stopped, and it is resumed). QEMU, memory in a file or disks only: the current state
 is saved to a safety memory image, QEMU is stopped (``quit``), the disks are reverted
-(qcow2 tags through qemu-img, or a fresh overlay on an external snapshot's base), and
-QEMU is started again from its own command line, with ``-incoming defer`` and the
+(qcow2 tags through qemu-img, or a fresh overlay on an external snapshot's base: the
+image in use before stays, a leaf of its branch, recorded in the snapshot's ``branches``),
+and QEMU is started again from its own command line, with ``-incoming defer`` and the
 snapshot's memory image (or cold, for a disk-only snapshot). Xen: ``commands.handlers.revert_xen``.
 The state after the revert is the snapshot's, or ``--running`` / ``--paused``. A memory
 image whose sha256 differs from the ledger's is refused (exit 3) unless ``--force``.
@@ -213,11 +214,10 @@ def restart_plan(record: Record, live: Live, after: str, safety: str, safety_fil
             raise UsageError(str(exc)) from None
     current = {d.device: (d.path, d.format) for _, d in disks}
     resume_argv = restart_argv(live.argv, current, incoming=True)
-    fresh = {d.device: (r["path"] if r["type"] == "external" else r["file"],
-                        "qcow2" if r["type"] == "external" else d.format) for r, d in disks}
+    fresh = {d.device: (r["file"], d.format) for r, d in disks if r["type"] == "internal"}
     overlays: list[StepSpec] = []
-    for r, d in disks:          # images on top of the snapshot's overlay by now
-        if r["type"] == "external" and d.path != r["path"]:
+    for r, d in disks:          # the image in use stays, a leaf: the current branch is kept
+        if r["type"] == "external":
             overlay = choose_overlay(r["file"], f"{record['name']}-revert-{safety[-8:]}",
                                      r["device"], None, svc.qemu_img)
             overlays.append(StepSpec("overlay-create", overlay, {
@@ -234,28 +234,12 @@ def restart_plan(record: Record, live: Live, after: str, safety: str, safety_fil
                                                     "resume_argv": resume_argv,
                                                     "resume_from": safety_file})]
     cleanup: list[StepSpec] = []
-    plan += overlays        # a disk with images on top by now: a fresh overlay, the rest stays
+    plan += overlays
     for r, d in disks:
-        if r["type"] == "external" and d.path != r["path"]:
-            continue
         if r["type"] == "internal":
             plan.append(StepSpec("safety-tag-create", d.path, {"path": d.path, "tag": safety}))
             cleanup.append(StepSpec("live-safety-tag-delete", d.path, {
                 "socket": live.qmp_socket, "device": d.device, "tag": safety}))
-        else:
-            if d.snapshots:  # the swap would throw away the snapshots kept in the overlay
-                raise UsageError(
-                    f"reverting to {record['name']!r} would discard the internal snapshots "
-                    f"{', '.join(sorted(d.snapshots))} kept inside its overlay {d.path}; "
-                    "delete them first")
-            aside = f"{r['path']}.{safety}"
-            if os.path.lexists(aside):
-                raise UsageError(f"{aside} exists already; move it away first")
-            base_format = svc.qemu_img.info(r["file"], force_share=True).format
-            plan.append(StepSpec("overlay-swap", r["path"], {
-                "base": r["file"], "base_format": base_format, "overlay": r["path"],
-                "aside": aside}))
-            cleanup.append(StepSpec("overlay-aside-remove", aside, {"aside": aside}))
     plan += [StepSpec("internal-snapshot-apply", d.path,
                       {"path": d.path, "tag": r["name"], "safety": safety})
              for r, d in disks if r["type"] == "internal"]
