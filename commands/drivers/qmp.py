@@ -135,27 +135,6 @@ class Qmp:
         """Every drive that has a medium, with node names, files, formats, snapshots."""
         return [_block_device(d) for d in self.execute("query-block") if d.get("inserted")]
 
-    def backing_chain(self, device: str) -> list[tuple[str, str]]:
-        """``(file, node name)`` of each image of a drive's chain, the top first.
-
-        Files come from ``query-block``'s image chain, node names from
-        ``query-named-block-nodes`` (the format node of each file); ``[]`` when no drive
-        or node is called ``device``.
-        """
-        top: dict[str, Any] | None = None
-        for raw in self.execute("query-block"):
-            ins = raw.get("inserted")
-            if ins and device in (raw.get("device"), ins.get("node-name")):
-                top = ins.get("image")
-        nodes = self.execute("query-named-block-nodes", {"flat": True})
-        chain = []
-        while top:
-            name = next((str(n["node-name"]) for n in nodes if n.get("file") == top["filename"]
-                         and n.get("drv") == top.get("format")), "")
-            chain.append((str(top["filename"]), name))
-            top = top.get("backing-image")
-        return chain
-
     def stop(self) -> None:
         self.execute("stop")
 

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from commands.drivers.qmp import Qmp, QmpError
+from commands.drivers.qmp_chain import backing_chain
 from commands.drivers.process import ProcessResult
 from commands.engine.actions import Action, Evidence, Params, Tools
 from commands.engine.base_fingerprints import fingerprint
@@ -97,7 +98,7 @@ def _chain_evidence(tools: Tools, p: Params, written: str) -> Evidence:
     while it does or QEMU cannot be asked), with the written image's fingerprint."""
     try:
         q = tools.qmp(p["socket"])
-        chain = q.backing_chain(p["device"])
+        chain = backing_chain(q, p["device"])
         running = _has_job(q, p["job"])
     except QmpError as exc:
         return Evidence(None, {"qmp": exc.desc})
@@ -119,7 +120,7 @@ class LiveBlockCommit(Action):
 
     def do(self, p: Params, tools: Tools) -> ProcessResult:
         def effect(q: Qmp) -> dict[str, Any]:
-            chain = q.backing_chain(p["device"])
+            chain = backing_chain(q, p["device"])
             files = [f for f, _ in chain]
             if not _has_job(q, p["job"]):
                 if p["top"] not in files and p["base"] in files:
@@ -155,7 +156,7 @@ class LiveBlockStream(Action):
 
     def do(self, p: Params, tools: Tools) -> ProcessResult:
         def effect(q: Qmp) -> dict[str, Any]:
-            chain = q.backing_chain(p["device"])
+            chain = backing_chain(q, p["device"])
             files = [f for f, _ in chain]
             if not _has_job(q, p["job"]):
                 below = _below(chain, p["path"]) if p["path"] in files else "?"

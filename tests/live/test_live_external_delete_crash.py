@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from commands.drivers.qmp_chain import backing_chain
 from tests.conftest import read_pattern, tag_reads
 from tests.live.conftest import LiveDomain
 from tests.live.test_live_external_delete import LAYERS, build, files, reads
@@ -78,7 +79,7 @@ def test_a_commit_job_left_by_a_killed_delete_is_finished_by_recover(
     assert step.action == "live-block-commit"
     job = json.loads(step.argv[3])["job-id"]
     q = live.qmp()
-    chain = q.backing_chain("drv0")                        # [e2's overlay, e1's, base]
+    chain = backing_chain(q, "drv0")                        # [e2's overlay, e1's, base]
     assert [f for f, _ in chain] == [str(over["e2"][0]), str(over["e1"][0]),
                                      str(live.disks[0])]
     top = 0 if name == "e2" else 1
