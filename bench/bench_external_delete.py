@@ -42,40 +42,52 @@ def data_bytes(image: Path) -> int:
     return sum(e["length"] for e in extents if e["data"] and e.get("depth", 0) == 0)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The chain's shape: image size, data per layer, number of layers."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--size-gib", type=float, default=1.0)
     parser.add_argument("--layer-mib", type=int, default=256)
     parser.add_argument("--layers", type=int, default=10)
-    args = parser.parse_args()
+    return parser
+
+
+def build_chain(root: Path, args: argparse.Namespace) -> tuple[Settings, Path, Path]:
+    """Domain ``bench`` (stopped) with ``args.layers`` external snapshots, each layer
+    written with its own pattern first; returns its settings, image folder and top image."""
     size = int(args.size_gib * 1024 ** 3)
     layer = args.layer_mib * 1024 * 1024
+    images, configs, home = root / "images", root / "xen", root / "state"
+    images.mkdir()
+    configs.mkdir()
+    disk = images / "a.qcow2"
+    qemu("qemu-img", "create", "-q", "-f", "qcow2", str(disk), str(size))
+    config = configs / "bench.cfg"
+    config.write_text(f'name = "bench"\nuuid = "{UUID}"\n'
+                      f'disk = ["{disk},qcow2,xvda,rw"]\n')
+    snapcfg = root / "ext.cfg"
+    settings = Settings.resolve(str(home), None, str(configs), "offline")
+    top = disk
+    for k in range(1, args.layers + 1):
+        start = ((k - 1) * layer) % size
+        for off in range(start, start + layer, CHUNK):
+            qemu("qemu-io", "-f", "qcow2", "-c",
+                 f"write -P {k} {off % size} {min(CHUNK, layer)}", str(top))
+        snapcfg.write_text(f'name = "e{k}"\ntype = "external"\n')
+        svc = open_services(settings)
+        try:
+            create_snapshot(CreateSnapshot("bench", None, str(snapcfg)), svc)
+        finally:
+            svc.close()
+        top = images / f"a.e{k}.qcow2"
+    qemu("qemu-io", "-f", "qcow2", "-c", f"write -P 99 0 {CHUNK}", str(top))
+    return settings, images, top
+
+
+def main() -> None:
+    args = arguments(__doc__ or "").parse_args()
     root = Path(tempfile.mkdtemp(prefix="xlsnap-bench-"))
     try:
-        images, configs, home = root / "images", root / "xen", root / "state"
-        images.mkdir()
-        configs.mkdir()
-        disk = images / "a.qcow2"
-        qemu("qemu-img", "create", "-q", "-f", "qcow2", str(disk), str(size))
-        config = configs / "bench.cfg"
-        config.write_text(f'name = "bench"\nuuid = "{UUID}"\n'
-                          f'disk = ["{disk},qcow2,xvda,rw"]\n')
-        snapcfg = root / "ext.cfg"
-        settings = Settings.resolve(str(home), None, str(configs))
-        top = disk
-        for k in range(1, args.layers + 1):
-            start = ((k - 1) * layer) % size
-            for off in range(start, start + layer, CHUNK):
-                qemu("qemu-io", "-f", "qcow2", "-c",
-                     f"write -P {k} {off % size} {min(CHUNK, layer)}", str(top))
-            snapcfg.write_text(f'name = "e{k}"\ntype = "external"\n')
-            svc = open_services(settings)
-            try:
-                create_snapshot(CreateSnapshot("bench", None, str(snapcfg)), svc)
-            finally:
-                svc.close()
-            top = images / f"a.e{k}.qcow2"
-        qemu("qemu-io", "-f", "qcow2", "-c", f"write -P 99 0 {CHUNK}", str(top))
+        settings, images, top = build_chain(root, args)
         victim = f"e{args.layers // 2}"
         overlay, base = images / f"a.{victim}.qcow2", images / f"a.e{args.layers // 2 - 1}.qcow2"
         minimum = min(data_bytes(overlay), data_bytes(base))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from commands.engine.actions import Action, Evidence, Params, Tools, like_base
+from commands.engine.actions_block_jobs import run_block_job
 from commands.engine.live_helpers import qmp_argv, qmp_step, tag_evidence, tags_by_device
 from commands.drivers.process import ProcessResult
 from commands.drivers.qmp import Qmp, QmpError
@@ -135,34 +135,16 @@ def _commit_args(o: Params) -> dict[str, Any]:
     return {**job, "top": o["overlay"], "base": o["base"]}
 
 
-def _commit_active(q: Qmp, o: Params, timeout: float = 600.0) -> None:
+def _commit_active(q: Qmp, o: Params) -> None:
     """Merge the overlay ``o`` (the live top) into its direct backing file, live again.
 
     A commit job of ours left by an earlier try (it failed, or xlsnap was killed while it
     ran) is carried on, not started again: QEMU would refuse a second one.
     """
     args = _commit_args(o)
-    device, job = o["device"], args["job-id"]
-    if job not in {j["id"] for j in q.execute("query-jobs")}:
-        q.execute("block-commit", args)
-    deadline = time.monotonic() + timeout
-    completed = False
-    while True:
-        jobs = {j["id"]: j for j in q.execute("query-jobs")}
-        state = jobs.get(job, {})
-        if state.get("status") == "ready" and not completed:
-            q.execute("job-complete", {"id": job})
-            completed = True
-        elif state.get("status") == "concluded":
-            q.execute("job-dismiss", {"id": job})
-            if state.get("error"):
-                raise QmpError(str(state["error"]), "JobFailed", "block-commit",
-                               {"device": device})
-            return
-        if time.monotonic() > deadline:
-            raise QmpError(f"block-commit of {device} did not finish in {timeout:g}s",
-                           "Timeout", "block-commit", {"device": device})
-        time.sleep(0.01)
+    job = args.pop("job-id")
+    args.pop("auto-dismiss")
+    run_block_job(q, job, "block-commit", args)
 
 
 def _overlay_evidence(tools: Tools, p: Params) -> Evidence:

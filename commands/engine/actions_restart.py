@@ -332,7 +332,8 @@ class OverlaySwap(Action):
 
     Reverting an external snapshot: what was written since is set aside (removed at the
     end), the disk starts again from the base as it was at the snapshot. Undone by
-    putting the old overlay back.
+    putting the old overlay back. No longer planned (a revert now keeps the old overlay,
+    a leaf); kept so that ``recover`` can finish a revert an earlier xlsnap recorded.
     """
 
     name = "overlay-swap"

@@ -1,4 +1,5 @@
-"""``snapshot-delete`` of a snapshot with external disks, domain stopped."""
+"""``snapshot-delete`` of a snapshot with external disks (a running QEMU's merges are
+its block jobs)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from commands.errors import UsageError
 from commands.planning.recorded_disks import check_writable
 from commands.planning.foreign_users import foreign_users
 from commands.planning.image_graph import disk_graph
+from commands.planning.live_merge import as_before_commit, live_chain, live_merge_steps
 from commands.state.atomic_files import allocated
 from commands.planning.merge_plan import DiskMerge, free_space, internal_leftovers, moved_record, \
     plan_disk_merge, read_only
@@ -21,7 +23,11 @@ from commands.state.snapshot_metadata import metadata_path
 from commands.engine.operation import Operation
 from commands.bootstrap import Services
 from commands.toolstacks.base import Target
+from commands.toolstacks.select import rules_of
 from ledger.domain import DomainLedger
+
+#: The steps that write an image into its backing file (``base``).
+COMMITS = ("image-commit", "live-block-commit")
 
 
 def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
@@ -37,11 +43,14 @@ def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
     ``recover``, from the operation's ``edited`` details).
     """
     domain = target.domain
-    if target.live is not None:
+    live = target.live
+    if live is not None and not rules_of(target.toolstack).merges_live:
         raise UsageError(f"snapshot {cmd.name!r} has external disks and domain "
-                         f"{domain.name!r} is running: stop the domain (xl shutdown) and "
-                         "delete it then; deleting them from a running domain is not "
-                         "supported yet")
+                         f"{domain.name!r} is running under {target.toolstack}: stop the "
+                         "domain (xl shutdown) and delete it then; merging them while it "
+                         "runs is done for QEMU domains only")
+    live_device = {d.vdev: d.device for d in live.disks} if live is not None else {}
+    opened: set[str] = set()
     record = ledger.entry(cmd.name)["record"]
     others = [e["record"] for n, e in ledger.entries.items() if n != cmd.name]
     current = {e.spec.vdev: e for e in domain.disks}
@@ -57,8 +66,7 @@ def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
         device = disk["device"]
         if disk.get("type") != "external":
             if disk["device"] not in set(ledger.entry(cmd.name).get("removed_devices", [])):
-                plan.append(StepSpec("internal-snapshot-delete", disk["file"],
-                                     {"path": disk["file"], "tag": disk["name"]}))
+                plan.append(_tag_delete(disk, live, current.get(device)))
             continue
         entry = current.get(device)
         graph = disk_graph(device, entry.spec.target if entry else None,
@@ -72,18 +80,26 @@ def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
             forced.append(drift)
             continue
         images.update(graph.info)
+        if live is not None and device in live_device:
+            as_before_commit(graph, disk, others)
         merge = plan_disk_merge(graph, disk, others)
+        if live is not None and device in live_device:
+            chain = live_chain(graph)
+            opened.update(chain)
+            merge.steps = live_merge_steps(merge.steps, chain, live.qmp_socket,
+                                           live_device[device])
         merges.append((device, merge))
         for path, fmt in ((p, i.format) for p, i in graph.info.items()):
             formats[path] = fmt
-        if merge.repoint_to and entry is not None:
+        if merge.repoint_to and entry is not None and entry.span is not None \
+                and domain.config_path is not None:
             repoint.append((entry, merge.repoint_to[0]))
             vdev_formats[device] = merge.repoint_to[1]
         plan += [s for s in merge.steps if s.action != "image-remove"]
         removes += [s for s in merge.steps if s.action == "image-remove"]
-    _check_room(plan, merges)
+    _check_room(merges, opened)
     touched = [s.params["base"] for _, m in merges for s in m.steps
-               if s.action == "image-commit"] + [p for _, m in merges for p in m.removed]
+               if s.action in COMMITS] + [p for _, m in merges for p in m.removed]
     for path, user in foreign_users(svc.settings.config_dir, domain.name, touched,
                                     svc.qemu_img.binary).items():
         raise UsageError(f"{path} is the backing file of {user}: the merge would change or "
@@ -114,7 +130,7 @@ def delete_external(cmd: DeleteSnapshot, svc: Services, target: Target,
         return (f"snapshot {cmd.name!r} was already merged away on {', '.join(devices)} and "
                 "is now incomplete; run snapshot-delete again to finish")
 
-    details: dict[str, Any] = {"domain": domain.name, "toolstack": "offline",
+    details: dict[str, Any] = {"domain": domain.name, "toolstack": target.toolstack,
                                "edited": edits}
     if forced:
         details["forced"] = forced
@@ -140,6 +156,23 @@ def record_delete(ledger: DomainLedger, operation_id: str, name: str,
     ledger.record_removed(operation_id, name, actor)
 
 
+def _tag_delete(disk: dict[str, Any], live: Any, entry: Any) -> StepSpec:
+    """An internal disk's tag deleted: through QMP when it is the image a running QEMU
+    writes to (qemu-img cannot write a locked image), else with qemu-img."""
+    path, tag = disk["file"], disk["name"]
+    if live is None or entry is None:
+        return StepSpec("internal-snapshot-delete", path, {"path": path, "tag": tag})
+    on = next((d for d in live.disks if d.vdev == disk["device"]), None)
+    if on is not None and os.path.realpath(on.path) == os.path.realpath(path):
+        return StepSpec("live-tag-delete", path, {"socket": live.qmp_socket,
+                                                  "device": on.device, "tag": tag, "path": path})
+    if on is not None:
+        raise UsageError(f"disk {disk['device']!r}: tag {tag!r} is in {path}, which the "
+                         f"running domain reads under {on.path}: QEMU cannot delete it there; "
+                         "stop the domain and delete the snapshot then: nothing changed")
+    return StepSpec("internal-snapshot-delete", path, {"path": path, "tag": tag})
+
+
 def _hand_edit(graph: Any, disk: dict[str, Any]) -> str | None:
     """Why the disk's chain is not as the snapshot left it (None when it is)."""
     overlay, base = disk.get("path"), disk["file"]
@@ -150,12 +183,12 @@ def _hand_edit(graph: Any, disk: dict[str, Any]) -> str | None:
     return None
 
 
-def _check_room(plan: list[StepSpec], merges: list[tuple[str, DiskMerge]]) -> None:
-    """Refuse an image that cannot be written, or too little space for the merge."""
+def _check_room(merges: list[tuple[str, DiskMerge]], opened: set[str]) -> None:
+    """Refuse an image that cannot be written, or too little space for the merge; the
+    ``opened`` images of a running QEMU are written by QEMU (they are locked)."""
     for device, merge in merges:
         for step in merge.steps:
-            path = step.params.get("base") if step.action == "image-commit" \
-                else step.params.get("path")
+            path = step.params.get("base") if step.action in COMMITS else step.params.get("path")
             if step.action == "image-remove":
                 folder = os.path.dirname(step.target)
                 if read_only(step.target) or not os.access(folder, os.W_OK):
@@ -167,7 +200,8 @@ def _check_room(plan: list[StepSpec], merges: list[tuple[str, DiskMerge]]) -> No
             if read_only(path):
                 raise UsageError(f"disk {device!r}: image {path} is on read-only storage; "
                                  "the merge must write to it: nothing changed")
-            check_writable(device, path)
+            if path not in opened:
+                check_writable(device, path)
     need: dict[int, int] = {}
     where: dict[int, str] = {}
     for _, merge in merges:       # every disk's merge: they may share a file system

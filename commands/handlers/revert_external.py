@@ -1,4 +1,4 @@
-"""``snapshot-revert`` to an external snapshot of a stopped domain."""
+"""``snapshot-revert`` to an external (or mixed) snapshot of a stopped domain."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 from commands.engine.actions import StepSpec
 from commands.planning.config_rewrite import config_rewrite_step
 from commands.planning.snapshot_disks import choose_overlay
-from commands.errors import UsageError
+from commands.errors import RecordMismatch, UsageError
+from commands.planning.recorded_disks import check_writable
+from ledger.names import RESERVED_PREFIX
 from commands.handlers.messages import RevertSnapshot
 from commands.state.snapshot_metadata import metadata_path
 from commands.engine.operation import Operation
@@ -31,9 +33,6 @@ def revert_external(cmd: RevertSnapshot, svc: Services, target: Target,
     domain = target.domain
     entry = ledger.entry(cmd.name)
     record: dict[str, Any] = entry["record"]
-    if record.get("type") != "external":
-        raise UsageError(f"snapshot {cmd.name!r} mixes internal and external disks: "
-                         "reverting it is not supported yet")
     if entry.get("removed_devices"):
         raise UsageError(f"snapshot {cmd.name!r} is incomplete (removed from "
                          f"{', '.join(sorted(entry['removed_devices']))}); it can only be "
@@ -44,6 +43,8 @@ def revert_external(cmd: RevertSnapshot, svc: Services, target: Target,
     fresh: list[tuple[Any, str]] = []
     formats: dict[str, str] = {}
     disks = []
+    safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
+    tagged: list[tuple[str, str]] = []      # a mixed snapshot's internal disks: (image, tag)
     for disk in record["disks"]:
         device, base = disk["device"], disk["file"]
         if device not in entries:
@@ -52,6 +53,11 @@ def revert_external(cmd: RevertSnapshot, svc: Services, target: Target,
         if not os.path.exists(base):
             raise UsageError(f"disk {device!r}: image {base} that holds snapshot "
                              f"{cmd.name!r} is missing")
+        if disk.get("type") != "external":
+            tagged.append((_internal_disk(cmd.name, disk, entries[device].spec.target,
+                                          svc.qemu_img), disk["name"]))
+            disks.append(disk)
+            continue
         overlay = choose_overlay(base, f"{cmd.name}-revert-{operation_id[:8]}", device,
                                  None, svc.qemu_img)
         plan.append(StepSpec("overlay-create", overlay, {
@@ -60,10 +66,16 @@ def revert_external(cmd: RevertSnapshot, svc: Services, target: Target,
         formats[device] = "qcow2"
         disks.append({**disk, "branches": [*disk.get("branches", []), overlay]})
     new = {**record, "disks": disks}
-    plan.append(config_rewrite_step(domain, fresh, f"revert-{operation_id[:8]}", formats))
+    plan += [StepSpec("safety-tag-create", p, {"path": p, "tag": safety}) for p, _ in tagged]
+    plan += [StepSpec("internal-snapshot-apply", p, {"path": p, "tag": tag, "safety": safety})
+             for p, tag in tagged]
+    if fresh:
+        plan.append(config_rewrite_step(domain, fresh, f"revert-{operation_id[:8]}",
+                                        formats))
     domain_dir = svc.settings.domain_dir(domain.uuid)
     plan.append(StepSpec("metadata-replace", str(metadata_path(domain_dir, cmd.name)), {
         "dir": str(domain_dir), "name": cmd.name, "record": new, "old_record": record}))
+    plan += [StepSpec("safety-tag-delete", p, {"path": p, "tag": safety}) for p, _ in tagged]
     edits = {cmd.name: new}
     op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
     op.start("revert", cmd.name, {"domain": domain.name, "toolstack": "offline",
@@ -75,6 +87,25 @@ def revert_external(cmd: RevertSnapshot, svc: Services, target: Target,
     op.complete(lambda lg: record_revert(lg, op.operation_id, cmd.name, edits, svc.actor))
     svc.sync()
     return op.warnings
+
+
+def _internal_disk(name: str, disk: dict[str, Any], current: str | None,
+                   qemu_img: Any) -> str:
+    """The image of a mixed snapshot's internal disk, checked: the disk in use, holding
+    its tag once (it is reverted in place, as an internal snapshot is)."""
+    path = disk["file"]
+    if current is None or os.path.realpath(current) != os.path.realpath(path):
+        raise UsageError(f"disk {disk['device']!r} of snapshot {name!r} is {path}, but the "
+                         f"domain now uses {current}: reverting a mixed snapshot whose "
+                         "internal disk has an overlay on top is not supported; nothing "
+                         "changed")
+    check_writable(disk["device"], path)
+    found = qemu_img.info(path, force_share=True).find(disk["name"])
+    if len(found) != 1:
+        raise RecordMismatch(f"disk {disk['device']!r} ({path}) has {len(found)} snapshot "
+                             f"tags named {disk['name']!r} where the ledger expects one; run "
+                             "'xlsnap check'")
+    return path
 
 
 def record_revert(ledger: DomainLedger, operation_id: str, name: str,

@@ -13,6 +13,9 @@ from commands.state.atomic_files import sha256_file
 from commands.engine.resume_guard import run_guarded
 from commands.handlers.messages import RevertSnapshot
 from commands.handlers.operation_flow import carry_out
+from commands.handlers.revert_external import record_revert
+from commands.planning.snapshot_disks import choose_overlay
+from commands.state.snapshot_metadata import metadata_path
 from commands.bootstrap import Services
 from commands.state.memory_host import elsewhere_message
 from commands.toolstacks.base import RUNNING_STATES, Live, LiveDisk, Target
@@ -69,13 +72,15 @@ def revert_live(cmd: RevertSnapshot, svc: Services, target: Target,
         refuse_ambiguous_load(svc, live.qmp_socket, cmd.name, plan)
     else:
         plan = restart_plan(record, live, after, safety, safety_file, domain.name, svc)
+    edits = branch_edits(plan, cmd.name, record, svc, domain.uuid)
     svc.say(f"plan: {', '.join(s.action for s in plan)}; afterwards {after}")
     message = "memory image restored with --force despite a digest mismatch" \
         if checked.get("forced") else ""
     op = carry_out(svc, ledger, "revert", cmd.name,
                    {"domain": domain.name, "toolstack": live.toolstack, "state_after": after,
-                    "safety": safety, **checked}, plan,
-                   lambda op: lambda lg: lg.record_reverted(op.operation_id, cmd.name, svc.actor),
+                    "safety": safety, **checked, **({"edited": edits} if edits else {})}, plan,
+                   lambda op: lambda lg: record_revert(lg, op.operation_id, cmd.name, edits,
+                                                       svc.actor),
                    run=lambda op, plan: run_guarded(op, plan, live),
                    operation_id=operation_id, message=message)
     return op.warnings
@@ -136,13 +141,32 @@ def check_memory_image(name: str, record: Record, force: bool,
     return {"forced": True, "memory_sha256_found": found, "memory_sha256_recorded": expected}
 
 
-def _device(live: Live, disk: Record) -> LiveDisk:
-    """The live disk a recorded disk is, found by QMP device id and checked to be unchanged."""
+def branch_edits(plan: list[StepSpec], name: str, record: Record, svc: Services,
+                 uuid: str) -> dict[str, Record]:
+    """The snapshot's record with the fresh overlays of ``plan`` as its ``branches`` (so
+    a later delete knows them), and the step that writes its metadata file so."""
+    fresh = {s.params["device"]: s.params["overlay"] for s in plan
+             if s.action == "overlay-create" and s.params.get("device")}
+    if not fresh:
+        return {}
+    disks = [{**d, "branches": [*d.get("branches", []), fresh[d["device"]]]}
+             if d["device"] in fresh else d for d in record["disks"]]
+    new = {**record, "disks": disks}
+    folder = svc.settings.domain_dir(uuid)
+    at = max(n for n, s in enumerate(plan) if s.action == "overlay-create") + 1
+    plan.insert(at, StepSpec("metadata-replace", str(metadata_path(folder, name)), {
+        "dir": str(folder), "name": name, "record": new, "old_record": record}))
+    return {name: new}
+
+
+def _device(live: Live, disk: Record, under: bool = False) -> LiveDisk:
+    """The live disk a recorded disk is, found by QMP device id and checked to be unchanged
+    (``under``: an external disk may have other images on top by now)."""
     wanted = disk.get("qmp_device") or disk["device"]
     for live_disk in live.disks:
         if live_disk.device == wanted or live_disk.vdev == disk["device"]:
             on_top = disk["path"] if disk["type"] == "external" else disk["file"]
-            if live_disk.path != on_top:
+            if live_disk.path != on_top and not (under and disk["type"] == "external"):
                 raise UsageError(f"disk {disk['device']!r} now writes to {live_disk.path}, not "
                                  f"{on_top} as at the snapshot (a later external snapshot?); "
                                  "reverting under an overlay is not supported")
@@ -180,7 +204,7 @@ def vm_load_plan(record: Record, live: Live, after: str, safety: str,
 def restart_plan(record: Record, live: Live, after: str, safety: str, safety_file: str,
                  domain: str, svc: Services) -> list[StepSpec]:
     """QEMU, memory in a file or none: stop QEMU, revert the disks, start it again."""
-    disks = [(r, _device(live, r)) for r in record["disks"]]
+    disks = [(r, _device(live, r, under=True)) for r in record["disks"]]
     memory = record.get("memory_file") if record.get("memory") == "yes" else None
     for path in filter(None, (safety_file, memory)):
         try:
@@ -189,8 +213,16 @@ def restart_plan(record: Record, live: Live, after: str, safety: str, safety_fil
             raise UsageError(str(exc)) from None
     current = {d.device: (d.path, d.format) for _, d in disks}
     resume_argv = restart_argv(live.argv, current, incoming=True)
-    fresh = {d.device: (r["path"] if r["type"] == "external" else r["file"],
-                        "qcow2" if r["type"] == "external" else d.format) for r, d in disks}
+    fresh = {d.device: (r["file"], d.format) for r, d in disks if r["type"] == "internal"}
+    overlays: list[StepSpec] = []
+    for r, d in disks:          # the image in use stays, a leaf: the current branch is kept
+        if r["type"] == "external":
+            overlay = choose_overlay(r["file"], f"{record['name']}-revert-{safety[-8:]}",
+                                     r["device"], None, svc.qemu_img)
+            overlays.append(StepSpec("overlay-create", overlay, {
+                "base": r["file"], "overlay": overlay, "device": r["device"],
+                "base_format": svc.qemu_img.info(r["file"], force_share=True).format}))
+            fresh[d.device] = (overlay, "qcow2")
     new_argv = restart_argv(live.argv, fresh, incoming=memory is not None,
                             paused=after == "paused")
     where = _where(live, domain)
@@ -201,25 +233,12 @@ def restart_plan(record: Record, live: Live, after: str, safety: str, safety_fil
                                                     "resume_argv": resume_argv,
                                                     "resume_from": safety_file})]
     cleanup: list[StepSpec] = []
+    plan += overlays
     for r, d in disks:
         if r["type"] == "internal":
             plan.append(StepSpec("safety-tag-create", d.path, {"path": d.path, "tag": safety}))
             cleanup.append(StepSpec("live-safety-tag-delete", d.path, {
                 "socket": live.qmp_socket, "device": d.device, "tag": safety}))
-        else:
-            if d.snapshots:  # the swap would throw away the snapshots kept in the overlay
-                raise UsageError(
-                    f"reverting to {record['name']!r} would discard the internal snapshots "
-                    f"{', '.join(sorted(d.snapshots))} kept inside its overlay {d.path}; "
-                    "delete them first")
-            aside = f"{r['path']}.{safety}"
-            if os.path.lexists(aside):
-                raise UsageError(f"{aside} exists already; move it away first")
-            base_format = svc.qemu_img.info(r["file"], force_share=True).format
-            plan.append(StepSpec("overlay-swap", r["path"], {
-                "base": r["file"], "base_format": base_format, "overlay": r["path"],
-                "aside": aside}))
-            cleanup.append(StepSpec("overlay-aside-remove", aside, {"aside": aside}))
     plan += [StepSpec("internal-snapshot-apply", d.path,
                       {"path": d.path, "tag": r["name"], "safety": safety})
              for r, d in disks if r["type"] == "internal"]

@@ -33,7 +33,11 @@ def xen_plan(name: str, record: dict[str, Any], domain: str, live: Live, after: 
     for disk in record["disks"]:
         if disk["type"] != "internal":
             raise UsageError(f"snapshot {name!r} has an external disk {disk['device']!r}: "
-                             "reverting it on Xen is not supported")
+                             "xl restore would start the domain on the images its saved "
+                             "config names, not on a fresh overlay; stop the domain "
+                             f"('xl shutdown {domain}'), revert it with --toolstack offline "
+                             "(its config then names the new overlay) and start it with "
+                             "'xl create'")
         found = svc.qemu_img.info(disk["file"], force_share=True).find(disk["name"])
         if len(found) != 1:
             raise RecordMismatch(f"disk {disk['device']!r} ({disk['file']}) has {len(found)} "

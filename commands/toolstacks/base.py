@@ -94,6 +94,8 @@ class LiveRules:
     vmstate_in_qcow2 = False
     #: A revert saves, destroys and restores the domain (rather than reloading its memory).
     reverts_by_restore = False
+    #: External snapshots of a running domain are merged by the device model's block jobs.
+    merges_live = False
 
     @classmethod
     def with_live_disks(cls, target: Target, qmp: Callable[[str], Qmp],

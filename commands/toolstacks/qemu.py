@@ -53,6 +53,7 @@ class QemuToolstack(LiveRules):
     name = "qemu"
     memory_format = "qemu-migration"
     vmstate_in_qcow2 = True
+    merges_live = True
 
     @classmethod
     def check_memory_path(cls, path: str) -> None:

@@ -80,9 +80,9 @@ def test_matrix_size() -> None:
     assert len(CELLS) == sum(s.steps * (len(POINTS) + 1) for s in SHAPES) == 44
 
 
-#: A QEMU external revert: pause, safety memory, quit, 2 overlay swaps, launch, load,
-#: unpause, 2 aside removals, safety image removal.
-RESTART_STEPS = 11
+#: A QEMU external revert: pause, safety memory, quit, 2 fresh overlays, the record's
+#: branches, launch, load, unpause, safety image removal.
+RESTART_STEPS = 10
 
 
 @pytest.mark.parametrize("step", range(1, RESTART_STEPS + 1))
@@ -104,10 +104,15 @@ def test_killed_restart_revert_is_recovered_to_one_state_or_the_other(
     forward = "finished" in recovered.out
     assert live.peek() == (b"memory-at-snap-A" if forward else b"memory-later--B!")
     overlay = live.disks[0].with_name("disk0.e1.qcow2")
-    assert live.live_files()["drv0"] == str(overlay)
+    fresh = [p for p in live.disks[0].parent.iterdir() if "-revert-" in p.name]
+    assert len(fresh) == (2 if forward else 0), fresh          # no half-made overlay left
+    now = live.live_files()["drv0"]
+    assert now == (str(fresh[0] if "disk0" in fresh[0].name else fresh[1]) if forward
+                   else str(overlay))
     leftovers = [p.name for p in live.disks[0].parent.iterdir() if "xlsnap-revert" in p.name]
     leftovers += [p.name for p in live.home.rglob(".xlsnap-revert*")]
     assert leftovers == []
     assert live.xlsnap("check", "web").code == 0
     live.stop_qemu()
-    assert live.disk_has(overlay, 0x11 if forward else 0x22)
+    assert live.disk_has(overlay, 0x22)                         # the old branch stays
+    assert live.disk_has(now, 0x11 if forward else 0x22)

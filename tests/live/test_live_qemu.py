@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import os
 import stat
 
 import pytest
@@ -115,12 +116,15 @@ def test_external_snapshot_with_memory_file_and_revert(live: LiveDomain) -> None
     run = live.xlsnap("snapshot-revert", "-n", "e1", "web")
     assert run.code == 0, run.err
     assert live.peek() == A and live.status() == "running"
-    assert live.live_files() == {"drv0": str(overlays[0]), "drv1": str(overlays[1])}
+    fresh = live.live_files()               # fresh overlays on the bases; e1's stay, leaves
+    assert set(fresh.values()).isdisjoint(map(str, overlays))
     assert sorted(p.name for p in memory.parent.glob("*.save")) == ["e1.save"]
     live.stop_qemu()
-    assert live.disk_has(overlays[0], 0x11) and live.disk_has(overlays[1], 0x12)
-    assert sorted(p.name for p in overlays[0].parent.iterdir()) == [
-        "disk0.e1.qcow2", "disk0.qcow2", "disk1.e1.qcow2", "disk1.qcow2"]
+    assert live.disk_has(fresh["drv0"], 0x11) and live.disk_has(fresh["drv1"], 0x12)
+    assert live.disk_has(overlays[0], 0x22), "the branch that was current is gone"
+    assert sorted(p.name for p in overlays[0].parent.iterdir()) == sorted(
+        ["disk0.e1.qcow2", "disk0.qcow2", "disk1.e1.qcow2", "disk1.qcow2",
+         *(os.path.basename(f) for f in fresh.values())])
 
 
 def test_failed_snapshot_load_resumes_the_guest_as_it_was(live: LiveDomain) -> None:
@@ -171,9 +175,14 @@ def test_delete_removes_the_memory_image(live: LiveDomain) -> None:
     assert live.xlsnap("snapshot-create", "web", str(cfg)).code == 0
     memory = live.home / live.record("m1")["domain"]["uuid"] / "m1.save"
     assert memory.exists()
+    tops = live.live_files()
+    assert live.tags()["drv1"] == ("m1",)
     run = live.xlsnap("snapshot-delete", "-n", "m1", "web")
-    assert run.code == 2 and "external" in run.err      # external deletes: not yet
-    assert memory.exists()
+    assert run.code == 0, run.err                       # merged and untagged while it runs
+    assert not memory.exists()
+    assert live.tags()["drv1"] == ()
+    assert live.live_files() == {**tops, "drv0": str(live.disks[0])}
+    assert live.xlsnap("check", "web").code == 0
 
 
 def test_bad_input_is_refused_with_nothing_changed(live: LiveDomain) -> None:

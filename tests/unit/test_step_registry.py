@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from commands.engine import actions, actions_live, actions_merge, actions_qmp, actions_restart
+from commands.engine import actions, actions_block_jobs, actions_live, actions_merge, actions_qmp, \
+    actions_restart
 from commands.engine.actions import StepSpec
 from commands.engine.step_registry import action_of, actions as action_table
 
@@ -12,7 +13,7 @@ from commands.engine.step_registry import action_of, actions as action_table
 def test_every_action_is_in_the_table_under_its_own_name() -> None:
     defined = [*actions.DISK_ACTIONS, *actions_live.LIVE_ACTIONS, *actions_merge.MERGE_ACTIONS,
                *actions_qmp.QMP_ACTIONS,
-               *actions_restart.RESTART_ACTIONS]
+               *actions_restart.RESTART_ACTIONS, *actions_block_jobs.BLOCK_JOB_ACTIONS]
     assert len({a.name for a in defined}) == len(defined)  # no name given twice
     table = action_table()
     assert {name: type(a) for name, a in table.items()} == {a.name: type(a) for a in defined}

@@ -75,6 +75,33 @@ def test_disk_only_snapshot_does_not_pause(xen_host: XenHost) -> None:
     assert qmp_tags(xen_host) == {"xvda-qcow2": ("d1",), "xvdb-qcow2": ("d1",)}
 
 
+def test_revert_of_a_disk_only_snapshot_of_a_running_xen_domain_says_what_to_do(
+        xen_host: XenHost) -> None:
+    # Xen's external snapshots are all of this kind: taken while the domain was stopped
+    assert xen_host.xlsnap("snapshot-create", "--disk-only", "-n", "d1", "web").code == 0
+    events = len(xen_host.events())
+    run = xen_host.xlsnap("snapshot-revert", "-n", "d1", "web")
+    assert run.code == 2 and len(run.err.strip().splitlines()) == 1, run.err
+    assert "xl shutdown web" in run.err and "--toolstack offline" in run.err
+    assert xen_host.mutating_calls() == [] and len(xen_host.events()) == events
+    assert_running(xen_host)
+    assert qmp_tags(xen_host) == {"xvda-qcow2": ("d1",), "xvdb-qcow2": ("d1",)}
+
+
+def test_revert_plan_of_an_external_disk_on_xen_says_what_to_do() -> None:
+    from commands.errors import UsageError
+    from commands.handlers.revert_xen import xen_plan
+    from commands.toolstacks.base import Live
+
+    record = {"name": "e1", "memory": "yes", "memory_file": "/srv/e1.save",
+              "disks": [{"device": "xvda", "type": "external", "file": "/srv/a.qcow2",
+                         "path": "/srv/a.e1.qcow2"}]}
+    live = Live("xen", "running", "/run/xen/qmp-libxl-5", domid=5)
+    with pytest.raises(UsageError) as refused:
+        xen_plan("e1", record, "web", live, "running", "s", "/srv/s.save", None)  # type: ignore[arg-type]
+    assert "xl shutdown web" in str(refused.value) and "xl create" in str(refused.value)
+
+
 def test_failed_save_leaves_the_domain_running_and_nothing_behind(xen_host: XenHost) -> None:
     run = xen_host.xlsnap("snapshot-create", "-n", "s1", "web", XLSNAP_FAKE_XL_FAIL="save")
     assert run.code == 1 and "memory-save" in run.err and "nothing changed" in run.err
