@@ -150,6 +150,27 @@ def _register(only: str | None = None) -> None:
         importlib.import_module(f"commands.cli.{SUBCOMMANDS[name]}").register(app)
 
 
+#: The whole command tree, built once by ``prebuild`` (xlsnapd, before it forks workers).
+_prebuilt: Any = None
+
+
+def prebuild() -> None:
+    """Register every sub-command and build the click command once, for every later ``main``."""
+    global _prebuilt
+    _register()
+    _prebuilt = typer.main.get_command(app)
+
+
+def command_tree(argv: list[str]) -> Any:
+    """The click command that runs ``argv``: the prebuilt tree, else one with only its
+    sub-command registered."""
+    if _prebuilt is not None:
+        return _prebuilt
+    app.registered_commands.clear()
+    _register(_invoked(argv))
+    return typer.main.get_command(app)
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> Any:
     raise KeyboardInterrupt
 
@@ -164,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     # interpreter's clean-up at exit, off them (10-20 ms of a run).
     gc.disable()
     try:
-        _register(_invoked(sys.argv[1:] if argv is None else argv))
-        command = typer.main.get_command(app)
+        command = command_tree(sys.argv[1:] if argv is None else argv)
     finally:
         gc.freeze()
         gc.enable()

@@ -50,23 +50,17 @@ class Request:
 
 def parse(argv: list[str]) -> Request:
     """The sub-command and its parameters, parsed as the CLI will (nothing runs)."""
-    import typer
-
-    from commands.cli.main import _invoked, _register, app
+    from commands.cli.main import _invoked, command_tree
 
     name = _invoked(argv)
     if name is None:
         return Request(None)
-    _register(name)
-    try:
-        group = typer.main.get_command(app)
-        ctx = group.make_context("xlsnap", list(argv), resilient_parsing=True)
-        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
-        sub_name, sub, sub_args = group.resolve_command(ctx, rest)
-        sub_ctx = sub.make_context(sub_name, sub_args, parent=ctx, resilient_parsing=True)
-        params = dict(sub_ctx.params)
-    finally:
-        app.registered_commands.clear()  # main() registers it again
+    group = command_tree(argv)
+    ctx = group.make_context("xlsnap", list(argv), resilient_parsing=True)
+    rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+    sub_name, sub, sub_args = group.resolve_command(ctx, rest)
+    sub_ctx = sub.make_context(sub_name, sub_args, parent=ctx, resilient_parsing=True)
+    params = dict(sub_ctx.params)
     domain = params.get("domain")
     return Request(name, domain if isinstance(domain, str) else None, params)
 
