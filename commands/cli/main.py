@@ -155,10 +155,14 @@ _prebuilt: Any = None
 
 
 def prebuild() -> None:
-    """Register every sub-command and build the click command once, for every later ``main``."""
+    """Register every sub-command, build the click command and parse each one's options once
+    (typer makes its converters on first use), for every later ``main`` (xlsnapd's workers)."""
     global _prebuilt
     _register()
     _prebuilt = typer.main.get_command(app)
+    ctx = _prebuilt.make_context("xlsnap", [], resilient_parsing=True)
+    for name, sub in _prebuilt.commands.items():
+        sub.make_context(name, [], parent=ctx, resilient_parsing=True)
 
 
 def command_tree(argv: list[str]) -> Any:
