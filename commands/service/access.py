@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from collections.abc import Iterator
@@ -119,6 +120,37 @@ def _under(path: str, folders: list[Path]) -> bool:
                for f in folders)
 
 
+def unsafe_folder(path: str) -> str | None:
+    """Why someone other than root could redirect a file xlsnapd creates at ``path`` between
+    its check and its use (None: nobody can).
+
+    Each existing folder on the way, as written and resolved, must be root's and writable
+    by no one else (a sticky one, such as /tmp, may be, except the file's own folder): else
+    its owner could swap a part of the path for a symlink after the check.
+    """
+    for candidate in dict.fromkeys((os.path.abspath(path), os.path.realpath(path))):
+        parent = os.path.dirname(candidate)
+        words = parent.strip("/").split("/") if parent != "/" else []
+        shared = ""  # the last folder others may add to (sticky): what they add is theirs
+        for depth in range(len(words) + 1):
+            folder = "/" + "/".join(words[:depth])
+            try:
+                info = os.lstat(folder)
+            except FileNotFoundError:
+                if shared:
+                    return f"{folder} does not exist, and others may create it in {shared}"
+                break  # root creates the rest, in a folder only root can change
+            if info.st_uid != 0:
+                return f"{folder} belongs to uid {info.st_uid}, not root"
+            if stat.S_ISLNK(info.st_mode):
+                shared = ""
+                continue  # root's link; where it leads: the resolved path
+            if info.st_mode & 0o022 and (folder == parent or not info.st_mode & stat.S_ISVTX):
+                return f"{folder} is writable by others than root"
+            shared = folder if info.st_mode & 0o022 else ""
+    return None
+
+
 def admit(argv: list[str], peer: Peer, policy: Policy) -> list[str]:
     """The command line to run for this caller, or Refused; root runs anything as given."""
     if peer.is_root:
@@ -155,5 +187,10 @@ def admit(argv: list[str], peer: Peer, policy: Policy) -> list[str]:
                         raise Refused(f"{created} is outside the folders the policy lets "
                                       f"{peer.user} use for {request.domain!r}", right,
                                       request.domain, request.command)
+                    why = unsafe_folder(created)
+                    if why is not None:
+                        raise Refused(f"{created}: {why}, so the path xlsnapd would create "
+                                      "could be redirected; use a folder only root can change",
+                                      right, request.domain, request.command)
             argv = _replace(argv, value, opened)
     return argv

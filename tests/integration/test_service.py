@@ -150,6 +150,46 @@ def test_paths_outside_the_grant_and_unreadable_files_are_refused(scratch: Scrat
     assert inside.exists()
 
 
+def test_files_xlsnapd_creates_must_lie_in_folders_only_root_can_change(scratch: Scratch,
+                                                                         xlsnapd) -> None:
+    """Else the caller could swap a part of the path for a symlink after the check, and root
+    would write where the link leads (a real uid plants the link)."""
+    nobody_env = {"PATH": "/usr/bin:/bin"}
+    write_pattern(scratch.disk_a, 0x81)
+    allowed = xlsnapd.folder / "allowed"
+    theirs, open_to_all = allowed / "nobody", allowed / "shared"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    open_to_all.mkdir()
+    open_to_all.chmod(0o777)
+    victim = xlsnapd.folder / "victim"
+    victim.write_bytes(b"root's\n")
+    cfg = xlsnapd.folder / "snap.cfg"
+    for folder, why in ((theirs, f"{theirs} belongs to uid 65534, not root"),
+                        (open_to_all, f"{open_to_all} is writable by others than root")):
+        overlay = folder / "a-s1.qcow2"
+        cfg.write_text(f'name = "s1"\ndisk = ["xvda={overlay},type=external"]\n')
+        cfg.chmod(0o644)
+        refused = xlsnapd.run("snapshot-create", "web", str(cfg), as_user=NOBODY,
+                              env=nobody_env)
+        assert refused.returncode == 2
+        assert refused.stderr.splitlines() == [
+            f"xlsnap: error: {overlay}: {why}, so the path xlsnapd would create could be "
+            "redirected; use a folder only root can change"]
+        assert not overlay.exists()
+    planted = theirs / "a-s1.qcow2"  # what nobody could do between a check and the use
+    subprocess.run([*NOBODY, "ln", "-s", str(victim), str(planted)], check=True, timeout=30)
+    cfg.write_text(f'name = "s1"\ndisk = ["xvda={planted},type=external"]\n')
+    assert xlsnapd.run("snapshot-create", "web", str(cfg), as_user=NOBODY,
+                       env=nobody_env).returncode == 2
+    assert victim.read_bytes() == b"root's\n"
+    assert tags(scratch.disk_a) == [] and tags(scratch.disk_b) == []
+    assert read_pattern(scratch.disk_a, 0x81)
+    rows = [r for r in _history(xlsnapd, scratch) if r["event"] == "AccessRefused"]
+    assert [(r["data"]["command"], r["actor"]["user"]) for r in rows] == \
+        [("snapshot-create", "nobody")] * 3
+
+
 def _hanging_create(scratch: Scratch, service: Xlsnapd, folder: Path) -> subprocess.Popen:
     """A create through the service whose second disk's qemu-img hangs (then fails)."""
     env = {**scratch.env(), "XLSNAP_QEMU_IMG": FAKE,
