@@ -32,7 +32,8 @@ ROOT_OPTIONS = ("--home", "--ledger", "--config-dir", "--qmp-dir", "--new-ledger
 
 
 class Refused(UsageError):
-    """The caller may not run this command; ``right`` is None for a plain usage refusal."""
+    """The caller may not run this command: ``right`` is the one missing (None: root's alone);
+    without a ``command``, a plain usage refusal (not recorded)."""
 
     def __init__(self, message: str, right: str | None = None, domain: str | None = None,
                  command: str = "") -> None:
@@ -157,13 +158,15 @@ def admit(argv: list[str], peer: Peer, policy: Policy) -> list[str]:
         return argv
     for word in argv:
         if word.partition("=")[0] in ROOT_OPTIONS:
-            raise Refused(f"{word.partition('=')[0]} is root's through xlsnapd")
+            option = word.partition("=")[0]
+            raise Refused(f"{option} is root's through xlsnapd", command=option)
     request = parse(argv)
     if request.command is None:
         return argv  # help, or a usage error main() reports
     if request.command in ROOT_COMMANDS:
         raise Refused(f"{request.command} runs a program, which xlsnapd does only for root; "
-                      "run 'xlsnap snapshot-create' before and after it instead")
+                      "run 'xlsnap snapshot-create' before and after it instead",
+                      domain=request.domain, command=request.command)
     right = COMMAND_RIGHTS[request.command]
     if not policy.allows(peer, right, request.domain):
         where = f"domain {request.domain!r}" if request.domain else "every domain"

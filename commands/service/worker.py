@@ -12,6 +12,7 @@ import threading
 import traceback
 from typing import Any
 
+from commands.errors import XlsnapError
 from commands.service.access import Refused, admit
 from commands.service.peer import Peer, peer_actor, peer_of
 from commands.service.policy import Policy
@@ -65,19 +66,36 @@ def _environment(env: dict[str, str], peer: Peer) -> dict[str, str]:
                           if k in _CALLER_ENV or k.startswith("LC_")}}
 
 
-def _record_refusal(refused: Refused) -> None:
-    """Record the refusal in the domain's ledger (service log only if the domain is unknown)."""
+def _record_refusal(refused: Refused, peer: Peer) -> None:
+    """Record the refusal: in the domain's ledger, else (no domain, or an unknown one) in the
+    caller's access log, so that ``history`` shows every denied attempt."""
+    from eventsourcing.application import AggregateNotFoundError
+
     from commands.bootstrap import open_services
     from commands.config.settings import Settings
+    from ledger.access_log import EVERY_DOMAIN, AccessLog, access_log_id
 
     log(f"refused: {refused.message}")
-    if refused.domain is None or refused.right is None:
+    if not refused.command:
         return
     svc = open_services(Settings.resolve(None, None, None, None, None, False, False))
     try:
-        ledger = svc.ledger_for(svc.resolve(refused.domain).domain)
-        ledger.record_refused(refused.command, refused.right, refused.message, svc.actor)
-        svc.app.save(ledger)
+        try:
+            if refused.domain is None or refused.right is None:
+                raise LookupError("no domain ledger")
+            ledger = svc.ledger_for(svc.resolve(refused.domain).domain)
+            ledger.record_refused(refused.command, refused.right, refused.message, svc.actor)
+            svc.app.save(ledger)
+            return
+        except (LookupError, XlsnapError):
+            pass
+        try:
+            access = svc.app.repository.get(access_log_id(peer.uid))
+        except AggregateNotFoundError:
+            access = AccessLog(uid=peer.uid, actor=svc.actor)
+        access.record_refused(refused.command, refused.right, refused.message,
+                              refused.domain or EVERY_DOMAIN, svc.actor)
+        svc.app.save(access)
     except Exception as exc:  # the refusal stands; only its record failed
         log(f"refusal not recorded: {exc}")
     finally:
@@ -103,12 +121,11 @@ def run_request(request: dict[str, Any], fds: list[int], peer: Peer, policy: Pol
               file=sys.stderr)
         return 2
     from commands.cli.main import main
-    from commands.errors import XlsnapError
 
     try:
         argv = admit(argv, peer, policy)
     except Refused as refused:
-        _record_refusal(refused)
+        _record_refusal(refused, peer)
         print(f"xlsnap: error: {refused.message}", file=sys.stderr)
         return 2
     except XlsnapError as exc:

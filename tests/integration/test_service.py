@@ -112,11 +112,23 @@ def test_a_missing_right_is_refused_in_one_line_and_recorded(scratch: Scratch,
                  ["recover", "web"], ["wrap", "web", "touch", "/root/owned"]):
         other = xlsnapd.run(*argv, as_user=NOBODY, env=nobody_env)
         assert other.returncode == 2 and len(other.stderr.splitlines()) == 1, argv
+    assert xlsnapd.run("snapshot-list", "nosuch", as_user=NOBODY, env=nobody_env
+                       ).returncode == 2
     rows = [r for r in _history(xlsnapd, scratch) if r["event"] == "AccessRefused"]
     assert [(r["data"]["command"], r["data"]["right"], r["actor"]["user"]) for r in rows] == [
         ("snapshot-delete", "delete", "nobody"), ("recover", "admin", "nobody")]
     shown = xlsnapd.run("history", "web", env=scratch.env()).stdout
     assert "REFUSED snapshot-delete" in shown
+    # Those naming no domain (or an unknown one): in the ledger-wide history, by the peer
+    everywhere = xlsnapd.run("history", "--json", "--actor", "nobody", env=scratch.env())
+    rows = [r for r in json.loads(everywhere.stdout) if r["event"] == "AccessRefused"]
+    assert [(r["domain"], r["data"]["command"], r["data"]["right"], r["actor"]["uid"])
+            for r in rows] == [
+        ("web", "snapshot-delete", "delete", 65534), ("*", "--home", None, 65534),
+        ("*", "history", "read", 65534), ("web", "recover", "admin", 65534),
+        ("web", "wrap", None, 65534), ("nosuch", "snapshot-list", "read", 65534)]
+    assert "REFUSED history: nobody lacks the 'read' right on every domain" in \
+        xlsnapd.run("history", env=scratch.env()).stdout
     for argv in (["seal"], ["verify"], ["replay", "--at-event", "12", "web"],
                  ["projections", "rebuild"]):
         assert xlsnapd.run(*argv, env=scratch.env()).returncode == 0, argv
