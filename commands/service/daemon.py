@@ -176,7 +176,9 @@ class Service:
             if self.reloaded:
                 self.reloaded = False
                 self._retire_spares()
-            while len(self.spares) < self.want_spares:
+            # Refilled when no command runs (a fork and its warm-up would take CPU from
+            # it), or at once when none is left.
+            while len(self.spares) < self.want_spares and not (self.working and self.spares):
                 self._fork_spare()
             ready, _, _ = select.select([self.sock, self.wake[0]], [], [])
             if self.wake[0] in ready:
