@@ -30,7 +30,7 @@ app = typer.Typer(
     "Running domains (memory and live disks): xlsnap --toolstack xen snapshot-create web, or "
     "xlsnap --qmp-dir /run/qemu snapshot-create vm1 for a QEMU with /run/qemu/vm1.qmp.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-    suggest_commands=False,   # click suggests already: typer's would say it a second time
+    suggest_commands=True,   # typer 0.29 vendors a click that does not suggest by itself
     rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
 )
 
