@@ -23,7 +23,7 @@ def current_actor(argv: list[str] | None = None) -> dict[str, object]:
     """Describe the acting user, host, process and command line (a ledger URL's
     password removed: the actor is recorded in events)."""
     if _service_actor is not None:
-        return {**_service_actor, "argv": list(sys.argv if argv is None else argv)}
+        return {**_service_actor, "argv": [scrub(a) for a in (sys.argv if argv is None else argv)]}
     uid = os.getuid()
     try:
         user = pwd.getpwuid(uid).pw_name

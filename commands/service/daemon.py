@@ -62,6 +62,10 @@ def _exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+#: The signals xlsnapd handles.
+_HANDLED = {signal.SIGHUP, signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
+
+
 def _noop(signum: int, frame: FrameType | None) -> None:
     """SIGCHLD's handler: there only to wake ``select`` through the wakeup fd."""
 
@@ -166,11 +170,13 @@ class Service:
                 return
 
     def serve(self) -> None:
+        """Serve until SIGTERM/SIGINT (``main`` blocked them, and SIGHUP, until now)."""
         signal.set_wakeup_fd(self.wake[1])
         signal.signal(signal.SIGHUP, self.reload)
         signal.signal(signal.SIGCHLD, _noop)
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
         self.sock.setblocking(False)
         while not self.stopping:
             if self.reloaded:
@@ -231,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xlsnapd: error: {exc}", file=sys.stderr)
         return 2
     preload()
+    # A client that connects may signal at once (a reload): not the default action (death).
+    signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
     sock = _listener(args.socket)
     print(f"xlsnapd: listening on {args.socket} (policy {args.policy}, "
           f"{len(policy.grants)} grants)", file=sys.stderr, flush=True)
