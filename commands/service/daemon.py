@@ -242,7 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     sock = _listener(args.socket)
     print(f"xlsnapd: listening on {args.socket} (policy {args.policy}, "
           f"{len(policy.grants)} grants)", file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory(prefix="xlsnapd-") as folder:  # 0700, stays empty
+    # 0700 and empty: the spares' warm-up ledger that is never created; beside the socket
+    # (/run/xlsnap), where an empty folder left by a killed service does no harm
+    with tempfile.TemporaryDirectory(prefix="warm-up-",
+                                     dir=os.path.dirname(os.path.abspath(args.socket))) as folder:
         Service(sock, args.policy, policy, warm_up_argv(folder)).serve()
     return 0
 
