@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from commands.service.client import write_launcher  # noqa: E402
 from tests.service_fixture import start_xlsnapd  # noqa: E402
 
 
@@ -40,6 +41,8 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
 def imports(argv: list[str], env: dict[str, str]) -> tuple[int, float]:
     """Modules imported and their cumulative import time (ms) in one run."""
+    if not argv[0].endswith("python") and not argv[0].startswith(sys.executable):
+        argv = [sys.executable, "-IS", *argv]  # the launcher: its interpreter and flags
     proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     rows = [line for line in proc.stderr.splitlines() if line.startswith("import time:")
@@ -64,11 +67,17 @@ def main() -> None:
         local = {**env, "XLSNAP_NO_SERVICE": "1"}
         timed([sys.executable, "-m", "commands", "snapshot-create", "-n", "s1", "web"], local)
         py = [sys.executable, "-m", "commands"]
+        launcher = str(work / "xlsnap")  # as scripts/setup.sh installs it
+        write_launcher(launcher, sys.executable, str(REPO))
         cases = {"python -c pass": ([sys.executable, "-c", "pass"], local),
+                 "python -IS -c pass": ([sys.executable, "-IS", "-c", "pass"], local),
                  "domains, in process": ([*py, "domains"], local),
                  "domains, through xlsnapd": ([*py, "domains"], served),
+                 "domains, launcher, through xlsnapd": ([launcher, "domains"], served),
                  "snapshot-list web, in process": ([*py, "snapshot-list", "web"], local),
-                 "snapshot-list web, through xlsnapd": ([*py, "snapshot-list", "web"], served)}
+                 "snapshot-list web, through xlsnapd": ([*py, "snapshot-list", "web"], served),
+                 "snapshot-list web, launcher, xlsnapd": ([launcher, "snapshot-list", "web"],
+                                                          served)}
         times: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.rounds):
             for name, (argv, case_env) in cases.items():
@@ -77,7 +86,8 @@ def main() -> None:
         for name, values in times.items():
             print(f"  {name:38} {statistics.median(values):8.1f}")
         print("imports of one 'xlsnap domains' client (modules, cumulative import ms):")
-        for name in ("domains, in process", "domains, through xlsnapd"):
+        for name in ("domains, in process", "domains, through xlsnapd",
+                     "domains, launcher, through xlsnapd"):
             count, ms = imports(*cases[name])
             print(f"  {name:38} {count:5d} modules {ms:8.1f} ms")
     finally:

@@ -16,7 +16,6 @@ service=$!
 trap 'kill "$service" 2>/dev/null; wait "$service" 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 200); do [[ -S $XLSNAP_SOCKET ]] && break; sleep 0.05; done
 [[ -S $XLSNAP_SOCKET ]] || { cat "$work/xlsnapd.log" >&2; exit 1; }
-# The client of this checkout (PYTHONPATH ahead of an installed xlsnap).
-printf '#!/bin/sh\nPYTHONPATH=%s exec %s -m commands "$@"\n' "$repo" "$python" >"$work/xlsnap"
-chmod +x "$work/xlsnap"
+# The client of this checkout, as scripts/setup.sh installs it: Python -IS, no site.
+(cd "$repo" && "$python" -m commands.service.client --launcher "$work/xlsnap")
 XLSNAP=$work/xlsnap bash "$peer/sidebyside.sh"

@@ -97,6 +97,10 @@ xlsnap_pip_install() {
     xlsnap_say "pip install -e '.[test]'"
     # -qq: errors only (this machine's pip config names index folders that may not exist)
     (cd "$XLSNAP_ROOT" && "$XLSNAP_VENV/bin/python" -m pip install -qq -e '.[test]')
+    # pip's xlsnap script loads site (and the editable finder: ~10 ms); this one starts
+    # Python with -IS, and the client execs the whole CLI only without a service.
+    (cd "$XLSNAP_ROOT" && "$XLSNAP_VENV/bin/python" -m commands.service.client \
+        --launcher "$XLSNAP_VENV/bin/xlsnap")
     echo "$want" >"$stamp"
 }
 

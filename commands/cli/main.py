@@ -25,7 +25,7 @@ app = typer.Typer(
     "Running domains (memory and live disks): xlsnap --toolstack xen snapshot-create web, or "
     "xlsnap --qmp-dir /run/qemu snapshot-create vm1 for a QEMU with /run/qemu/vm1.qmp.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-    suggest_commands=False,   # click suggests already: typer's would say it a second time
+    suggest_commands=True,   # typer 0.29 vendors a click that does not suggest by itself
     rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -145,6 +145,31 @@ def _register(only: str | None = None) -> None:
         importlib.import_module(f"commands.cli.{SUBCOMMANDS[name]}").register(app)
 
 
+#: The whole command tree, built once by ``prebuild`` (xlsnapd, before it forks workers).
+_prebuilt: Any = None
+
+
+def prebuild() -> None:
+    """Register every sub-command, build the click command and parse each one's options once
+    (typer makes its converters on first use), for every later ``main`` (xlsnapd's workers)."""
+    global _prebuilt
+    _register()
+    _prebuilt = typer.main.get_command(app)
+    ctx = _prebuilt.make_context("xlsnap", [], resilient_parsing=True)
+    for name, sub in _prebuilt.commands.items():
+        sub.make_context(name, [], parent=ctx, resilient_parsing=True)
+
+
+def command_tree(argv: list[str]) -> Any:
+    """The click command that runs ``argv``: the prebuilt tree, else one with only its
+    sub-command registered."""
+    if _prebuilt is not None:
+        return _prebuilt
+    app.registered_commands.clear()
+    _register(_invoked(argv))
+    return typer.main.get_command(app)
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> Any:
     raise KeyboardInterrupt
 
@@ -159,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     # interpreter's clean-up at exit, off them (10-20 ms of a run).
     gc.disable()
     try:
-        _register(_invoked(sys.argv[1:] if argv is None else argv))
-        command = typer.main.get_command(app)
+        command = command_tree(sys.argv[1:] if argv is None else argv)
     finally:
         gc.freeze()
         gc.enable()

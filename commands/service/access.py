@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from collections.abc import Iterator
@@ -31,7 +32,8 @@ ROOT_OPTIONS = ("--home", "--ledger", "--config-dir", "--qmp-dir", "--new-ledger
 
 
 class Refused(UsageError):
-    """The caller may not run this command; ``right`` is None for a plain usage refusal."""
+    """The caller may not run this command: ``right`` is the one missing (None: root's alone);
+    without a ``command``, a plain usage refusal (not recorded)."""
 
     def __init__(self, message: str, right: str | None = None, domain: str | None = None,
                  command: str = "") -> None:
@@ -50,23 +52,17 @@ class Request:
 
 def parse(argv: list[str]) -> Request:
     """The sub-command and its parameters, parsed as the CLI will (nothing runs)."""
-    import typer
-
-    from commands.cli.main import _invoked, _register, app
+    from commands.cli.main import _invoked, command_tree
 
     name = _invoked(argv)
     if name is None:
         return Request(None)
-    _register(name)
-    try:
-        group = typer.main.get_command(app)
-        ctx = group.make_context("xlsnap", list(argv), resilient_parsing=True)
-        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
-        sub_name, sub, sub_args = group.resolve_command(ctx, rest)
-        sub_ctx = sub.make_context(sub_name, sub_args, parent=ctx, resilient_parsing=True)
-        params = dict(sub_ctx.params)
-    finally:
-        app.registered_commands.clear()  # main() registers it again
+    group = command_tree(argv)
+    ctx = group.make_context("xlsnap", list(argv), resilient_parsing=True)
+    rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+    sub_name, sub, sub_args = group.resolve_command(ctx, rest)
+    sub_ctx = sub.make_context(sub_name, sub_args, parent=ctx, resilient_parsing=True)
+    params = dict(sub_ctx.params)
     domain = params.get("domain")
     return Request(name, domain if isinstance(domain, str) else None, params)
 
@@ -125,19 +121,52 @@ def _under(path: str, folders: list[Path]) -> bool:
                for f in folders)
 
 
+def unsafe_folder(path: str) -> str | None:
+    """Why someone other than root could redirect a file xlsnapd creates at ``path`` between
+    its check and its use (None: nobody can).
+
+    Each existing folder on the way, as written and resolved, must be root's and writable
+    by no one else (a sticky one, such as /tmp, may be, except the file's own folder): else
+    its owner could swap a part of the path for a symlink after the check.
+    """
+    for candidate in dict.fromkeys((os.path.abspath(path), os.path.realpath(path))):
+        parent = os.path.dirname(candidate)
+        words = parent.strip("/").split("/") if parent != "/" else []
+        shared = ""  # the last folder others may add to (sticky): what they add is theirs
+        for depth in range(len(words) + 1):
+            folder = "/" + "/".join(words[:depth])
+            try:
+                info = os.lstat(folder)
+            except FileNotFoundError:
+                if shared:
+                    return f"{folder} does not exist, and others may create it in {shared}"
+                break  # root creates the rest, in a folder only root can change
+            if info.st_uid != 0:
+                return f"{folder} belongs to uid {info.st_uid}, not root"
+            if stat.S_ISLNK(info.st_mode):
+                shared = ""
+                continue  # root's link; where it leads: the resolved path
+            if info.st_mode & 0o022 and (folder == parent or not info.st_mode & stat.S_ISVTX):
+                return f"{folder} is writable by others than root"
+            shared = folder if info.st_mode & 0o022 else ""
+    return None
+
+
 def admit(argv: list[str], peer: Peer, policy: Policy) -> list[str]:
     """The command line to run for this caller, or Refused; root runs anything as given."""
     if peer.is_root:
         return argv
     for word in argv:
         if word.partition("=")[0] in ROOT_OPTIONS:
-            raise Refused(f"{word.partition('=')[0]} is root's through xlsnapd")
+            option = word.partition("=")[0]
+            raise Refused(f"{option} is root's through xlsnapd", command=option)
     request = parse(argv)
     if request.command is None:
         return argv  # help, or a usage error main() reports
     if request.command in ROOT_COMMANDS:
         raise Refused(f"{request.command} runs a program, which xlsnapd does only for root; "
-                      "run 'xlsnap snapshot-create' before and after it instead")
+                      "run 'xlsnap snapshot-create' before and after it instead",
+                      domain=request.domain, command=request.command)
     right = COMMAND_RIGHTS[request.command]
     if not policy.allows(peer, right, request.domain):
         where = f"domain {request.domain!r}" if request.domain else "every domain"
@@ -161,5 +190,10 @@ def admit(argv: list[str], peer: Peer, policy: Policy) -> list[str]:
                         raise Refused(f"{created} is outside the folders the policy lets "
                                       f"{peer.user} use for {request.domain!r}", right,
                                       request.domain, request.command)
+                    why = unsafe_folder(created)
+                    if why is not None:
+                        raise Refused(f"{created}: {why}, so the path xlsnapd would create "
+                                      "could be redirected; use a folder only root can change",
+                                      right, request.domain, request.command)
             argv = _replace(argv, value, opened)
     return argv

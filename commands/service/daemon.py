@@ -1,4 +1,5 @@
-"""xlsnapd: listen on the UNIX socket, fork a handler per client, reload the policy on SIGHUP."""
+"""xlsnapd: listen on the UNIX socket, hand each client to a spare worker, reload the policy
+on SIGHUP."""
 
 from __future__ import annotations
 
@@ -11,16 +12,16 @@ import select
 import signal
 import socket
 import sys
-import traceback
+import tempfile
 from types import FrameType
 
-from commands.service.peer import peer_of
 from commands.service.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
-from commands.service.protocol import (SIGINT_BYTE, SIGTERM_BYTE, recv_request, send_exit,
-                                       socket_path)
-from commands.service.worker import die_with_parent, finish, log, run_request
+from commands.service.protocol import send_exit, socket_path
+from commands.service.worker import serve_one, warm_up_argv
 
 _SD_LISTEN_FDS_START = 3
+#: Workers forked in advance, idle until a client comes (each is a copy-on-write fork).
+SPARES = 2
 
 
 def preload() -> None:
@@ -33,6 +34,9 @@ def preload() -> None:
             if not info.name.endswith("__main__"):
                 importlib.import_module(info.name)
     importlib.import_module("eventsourcing.sqlite")
+    from commands.cli.main import prebuild
+
+    prebuild()
     gc.collect()
     gc.freeze()
 
@@ -58,119 +62,159 @@ def _exit_code(status: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def handle(conn: socket.socket, policy: Policy) -> int:
-    """Serve one client: run its command in a worker, relay its signals, send its exit code."""
-    peer = peer_of(conn)
-    try:
-        request, fds = recv_request(conn)
-    except (OSError, ValueError) as exc:
-        print(f"xlsnapd: bad request from pid {peer.pid}: {exc}", file=sys.stderr)
-        return 0
-    pid = os.fork()
-    if pid == 0:
-        die_with_parent()
-        conn.close()
-        try:
-            code = run_request(request, fds, peer, policy)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException as exc:  # noqa: BLE001 - a bug: say it, like main() does
-            log("".join(traceback.format_exception(exc)))
-            print(f"xlsnap: error: internal error in xlsnapd: {type(exc).__name__}: {exc}",
-                  file=sys.stderr)
-            code = 70
-        finish(code)
-    for fd in fds:
-        os.close(fd)
-    signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(pid, signal.SIGTERM))
-    pidfd = os.pidfd_open(pid)
-    while True:
-        ready, _, _ = select.select([conn, pidfd], [], [])
-        if pidfd in ready:
-            break
-        data = conn.recv(64)
-        if not data:  # the client is gone: as if the process running the command died
-            os.kill(pid, signal.SIGKILL)
-            break
-        for byte in data:
-            if bytes([byte]) in (SIGINT_BYTE, SIGTERM_BYTE):
-                os.kill(pid, signal.SIGINT if bytes([byte]) == SIGINT_BYTE else signal.SIGTERM)
-    _, status = os.waitpid(pid, 0)
-    try:
-        send_exit(conn, _exit_code(status))
-    except OSError:
-        pass
-    return 0
+#: The signals xlsnapd handles.
+_HANDLED = {signal.SIGHUP, signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
+
+
+def _noop(signum: int, frame: FrameType | None) -> None:
+    """SIGCHLD's handler: there only to wake ``select`` through the wakeup fd."""
 
 
 class Service:
-    """The listening socket, the policy in force, and the handlers running."""
+    """The listening socket, the policy in force, the spare workers and those at work.
 
-    def __init__(self, sock: socket.socket, policy_path: str, policy: Policy) -> None:
-        self.sock, self.policy_path, self.policy = sock, policy_path, policy
-        self.handlers: set[int] = set()
+    xlsnapd accepts each client itself and hands the connection to a spare: a worker
+    forked in advance (a fork of this process costs milliseconds, kept off the client's
+    path), which serves that client alone and exits. Spares of an older policy retire.
+    """
+
+    def __init__(self, sock: socket.socket, policy_path: str, policy: Policy,
+                 warm: list[str] | None = None, spares: int = SPARES) -> None:
+        self.sock, self.policy_path, self.policy, self.warm = sock, policy_path, policy, warm
+        self.want_spares = spares
+        self.spares: list[tuple[int, socket.socket]] = []  # idle, oldest first
+        self.working: dict[int, socket.socket] = {}  # pid -> the connection it serves
         self.stopping = False
+        self.reloaded = False
+        self.wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def reload(self, signum: int, frame: FrameType | None) -> None:
         try:
             self.policy = load_policy(self.policy_path)
+            self.reloaded = True
             print(f"xlsnapd: policy {self.policy_path} reloaded", file=sys.stderr)
         except PolicyError as exc:
             print(f"xlsnapd: policy not reloaded, the old one stays: {exc}", file=sys.stderr)
 
-    def reap(self, signum: int = 0, frame: FrameType | None = None) -> None:
-        while self.handlers:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            self.handlers.discard(pid)
-
     def stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
-        for pid in list(self.handlers):
-            os.kill(pid, signal.SIGTERM)
-        self.sock.close()
+
+    def _fork_spare(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                signal.set_wakeup_fd(-1)
+                for fd in self.wake:
+                    os.close(fd)
+                for other in (self.sock, ours, *(c for _, c in self.spares),
+                              *self.working.values()):
+                    other.close()
+                code = serve_one(theirs, self.policy, self.warm)
+            finally:
+                os._exit(code)
+        theirs.close()
+        self.spares.append((pid, ours))
+
+    def _retire_spares(self) -> None:
+        """End the idle spares (an empty hand-over); they are reaped as they exit."""
+        for _, channel in self.spares:
+            channel.close()
+        self.spares.clear()
+
+    def _dispatch(self, conn: socket.socket) -> None:
+        """Hand ``conn`` to the oldest spare; keep a copy to report the worker's death."""
+        if not self.spares:
+            self._fork_spare()
+        pid, channel = self.spares.pop(0)
+        try:
+            socket.send_fds(channel, [b"C"], [conn.fileno()])
+        except OSError:  # the spare is gone: its reaping closes the connection
+            pass
+        channel.close()
+        self.working[pid] = conn
+
+    def _ended(self, pid: int, status: int) -> None:
+        """A child ended: a client whose worker was killed hears of it (it could not say)."""
+        for spare in [s for s in self.spares if s[0] == pid]:
+            spare[1].close()
+            self.spares.remove(spare)
+        conn = self.working.pop(pid, None)
+        if conn is None:
+            return
+        code = _exit_code(status)
+        try:
+            if code < 0:
+                send_exit(conn, code)
+        except OSError:
+            pass
+        conn.close()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self._ended(pid, status)
+
+    def _drain_wakeups(self) -> None:
+        while True:
+            try:
+                if not os.read(self.wake[0], 512):
+                    return
+            except BlockingIOError:
+                return
 
     def serve(self) -> None:
+        """Serve until SIGTERM/SIGINT (``main`` blocked them, and SIGHUP, until now)."""
+        signal.set_wakeup_fd(self.wake[1])
         signal.signal(signal.SIGHUP, self.reload)
-        signal.signal(signal.SIGCHLD, self.reap)
+        signal.signal(signal.SIGCHLD, _noop)
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
+        self.sock.setblocking(False)
         while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                if self.stopping:
-                    break
-                raise
-            # SIGCHLD waits until the pid is in ``handlers`` (else a quick handler is
-            # reaped before it is added, and stays there to be signalled after reuse).
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
-            pid = os.fork()
-            if pid == 0:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-                self.sock.close()
-                for signum in (signal.SIGHUP, signal.SIGCHLD):
-                    signal.signal(signum, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                die_with_parent()
-                os.setsid()
-                code = 70
+            if self.reloaded:
+                self.reloaded = False
+                self._retire_spares()
+            # Refilled when no command runs (a fork and its warm-up would take CPU from
+            # it), or at once when none is left.
+            while len(self.spares) < self.want_spares and not (self.working and self.spares):
+                self._fork_spare()
+            ready, _, _ = select.select([self.sock, self.wake[0]], [], [])
+            if self.wake[0] in ready:
+                self._drain_wakeups()
+            self._reap()
+            if self.sock in ready and not self.stopping:
                 try:
-                    code = handle(conn, self.policy)
-                finally:
-                    os._exit(code)
-            self.handlers.add(pid)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-            conn.close()
-        while self.handlers:  # let the commands in flight finish (their undo on SIGTERM)
+                    conn, _ = self.sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue
+                conn.setblocking(True)
+                self._dispatch(conn)
+        self._shut_down()
+
+    def _shut_down(self) -> None:
+        """Stop listening; the commands in flight get SIGTERM (they undo, as on Ctrl-C)."""
+        self.sock.close()
+        self._retire_spares()
+        for pid in self.working:
             try:
-                self.handlers.discard(os.wait()[0])
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, 0)
             except ChildProcessError:
-                break
+                return
+            self._ended(pid, status)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,10 +237,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xlsnapd: error: {exc}", file=sys.stderr)
         return exc.exit_code
     preload()
+    # A client that connects may signal at once (a reload): not the default action (death).
+    signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
     sock = _listener(args.socket)
     print(f"xlsnapd: listening on {args.socket} (policy {args.policy}, "
           f"{len(policy.grants)} grants)", file=sys.stderr, flush=True)
-    Service(sock, args.policy, policy).serve()
+    # 0700 and empty: the spares' warm-up ledger that is never created; beside the socket
+    # (/run/xlsnap), where an empty folder left by a killed service does no harm
+    with tempfile.TemporaryDirectory(prefix="warm-up-",
+                                     dir=os.path.dirname(os.path.abspath(args.socket))) as folder:
+        Service(sock, args.policy, policy, warm_up_argv(folder)).serve()
     return 0
 
 

@@ -6,12 +6,17 @@ import ctypes
 import io
 import os
 import signal
+import socket
 import sys
+import threading
+import traceback
 from typing import Any
 
+from commands.errors import XlsnapError
 from commands.service.access import Refused, admit
-from commands.service.peer import Peer, peer_actor
+from commands.service.peer import Peer, peer_actor, peer_of
 from commands.service.policy import Policy
+from commands.service.protocol import SIGINT_BYTE, SIGTERM_BYTE, recv_request, send_exit
 from ledger.actor import act_as
 
 #: What a non-root caller's environment may set; the rest is the service's own.
@@ -61,19 +66,36 @@ def _environment(env: dict[str, str], peer: Peer) -> dict[str, str]:
                           if k in _CALLER_ENV or k.startswith("LC_")}}
 
 
-def _record_refusal(refused: Refused) -> None:
-    """Record the refusal in the domain's ledger (service log only if the domain is unknown)."""
+def _record_refusal(refused: Refused, peer: Peer) -> None:
+    """Record the refusal: in the domain's ledger, else (no domain, or an unknown one) in the
+    caller's access log, so that ``history`` shows every denied attempt."""
+    from eventsourcing.application import AggregateNotFoundError
+
     from commands.bootstrap import open_services
     from commands.config.settings import Settings
+    from ledger.access_log import EVERY_DOMAIN, AccessLog, access_log_id
 
     log(f"refused: {refused.message}")
-    if refused.domain is None or refused.right is None:
+    if not refused.command:
         return
     svc = open_services(Settings.resolve(None, None, None, None, None, False, False))
     try:
-        ledger = svc.ledger_for(svc.resolve(refused.domain).domain)
-        ledger.record_refused(refused.command, refused.right, refused.message, svc.actor)
-        svc.app.save(ledger)
+        try:
+            if refused.domain is None or refused.right is None:
+                raise LookupError("no domain ledger")
+            ledger = svc.ledger_for(svc.resolve(refused.domain).domain)
+            ledger.record_refused(refused.command, refused.right, refused.message, svc.actor)
+            svc.app.save(ledger)
+            return
+        except (LookupError, XlsnapError):
+            pass
+        try:
+            access = svc.app.repository.get(access_log_id(peer.uid))
+        except AggregateNotFoundError:
+            access = AccessLog(uid=peer.uid, actor=svc.actor)
+        access.record_refused(refused.command, refused.right, refused.message,
+                              refused.domain or EVERY_DOMAIN, svc.actor)
+        svc.app.save(access)
     except Exception as exc:  # the refusal stands; only its record failed
         log(f"refusal not recorded: {exc}")
     finally:
@@ -99,12 +121,11 @@ def run_request(request: dict[str, Any], fds: list[int], peer: Peer, policy: Pol
               file=sys.stderr)
         return Refused.exit_code
     from commands.cli.main import main
-    from commands.errors import XlsnapError
 
     try:
         argv = admit(argv, peer, policy)
     except Refused as refused:
-        _record_refusal(refused)
+        _record_refusal(refused, peer)
         print(f"xlsnap: error: {refused.message}", file=sys.stderr)
         return refused.exit_code
     except XlsnapError as exc:
@@ -113,11 +134,107 @@ def run_request(request: dict[str, Any], fds: list[int], peer: Peer, policy: Pol
     return main(argv)
 
 
-def finish(code: int) -> None:
-    """Flush the client's streams and end this process with ``code`` (no parent clean-up)."""
+def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
-    os._exit(code)
+
+
+def warm_up_argv(folder: str) -> list[str]:
+    """A read-only command on an empty ledger in ``folder`` (xlsnapd's own, 0700), which
+    creates nothing: what a spare runs before it waits (see ``warm_up``)."""
+    home = os.path.join(folder, "home")
+    return ["--home", home, "--ledger", os.path.join(home, "ledger.sqlite"), "--config-dir",
+            folder, "--toolstack", "offline", "domains"]
+
+
+def warm_up(argv: list[str]) -> None:
+    """Run ``argv`` with its output discarded. A fresh fork pays a copy-on-write fault for
+    each page a command writes (1,700 of them: 15-20 ms here); a spare pays them while it
+    waits instead of while a client does."""
+    from commands.cli.main import main
+
+    saved = [os.dup(fd) for fd in (1, 2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            os.dup2(null, fd)
+        main(argv)
+        _flush()
+    except BaseException as exc:  # noqa: BLE001 - a spare that cannot warm still serves
+        log(f"warm-up failed: {type(exc).__name__}: {exc}")
+    finally:
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(null)
+
+
+#: Client byte -> the signal the command gets, as if the client's terminal sent it.
+_SIGNALS = {SIGINT_BYTE[0]: signal.SIGINT, SIGTERM_BYTE[0]: signal.SIGTERM}
+
+
+def _relay(conn: socket.socket, main: int, done: threading.Event) -> None:
+    """Pass the client's signals to the command's thread; a client gone kills the command
+    (as if the process running it had died: ``recover`` finishes it)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(_SIGNALS.values()))
+    while True:
+        try:
+            data = conn.recv(64)
+        except OSError:
+            data = b""
+        if not data:
+            if not done.is_set():
+                os.kill(os.getpid(), signal.SIGKILL)
+            return
+        for byte in data:
+            if byte in _SIGNALS:
+                signal.pthread_kill(main, _SIGNALS[byte])
+
+
+def serve_one(channel: socket.socket, policy: Policy, warm: list[str] | None = None) -> int:
+    """A spare worker: warm up, wait for xlsnapd to hand over a client, run its command, send
+    its exit code; the exit code (0 when retired unused)."""
+    die_with_parent()
+    os.setsid()
+    for signum in (signal.SIGHUP, signal.SIGCHLD, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if warm:
+        warm_up(warm)
+    try:
+        _, fds, _, _ = socket.recv_fds(channel, 1, 1)
+    except OSError:
+        return 0
+    channel.close()
+    if not fds:
+        return 0
+    conn = socket.socket(fileno=fds[0])
+    conn.set_inheritable(False)
+    peer = peer_of(conn)
+    try:
+        request, std = recv_request(conn)
+    except (OSError, ValueError) as exc:
+        log(f"bad request from pid {peer.pid}: {exc}")
+        return 0
+    done = threading.Event()
+    threading.Thread(target=_relay, args=(conn, threading.get_ident(), done),
+                     daemon=True).start()
+    try:
+        code = run_request(request, std, peer, policy)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException as exc:  # noqa: BLE001 - a bug: say it, like main() does
+        log("".join(traceback.format_exception(exc)))
+        print(f"xlsnap: error: internal error in xlsnapd: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        code = 70
+    _flush()
+    done.set()
+    try:
+        send_exit(conn, code)
+    except OSError:
+        pass
+    return code

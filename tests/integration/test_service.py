@@ -112,11 +112,23 @@ def test_a_missing_right_is_refused_in_one_line_and_recorded(scratch: Scratch,
                  ["recover", "web"], ["wrap", "web", "touch", "/root/owned"]):
         other = xlsnapd.run(*argv, as_user=NOBODY, env=nobody_env)
         assert other.returncode == 2 and len(other.stderr.splitlines()) == 1, argv
+    assert xlsnapd.run("snapshot-list", "nosuch", as_user=NOBODY, env=nobody_env
+                       ).returncode == 2
     rows = [r for r in _history(xlsnapd, scratch) if r["event"] == "AccessRefused"]
     assert [(r["data"]["command"], r["data"]["right"], r["actor"]["user"]) for r in rows] == [
         ("snapshot-delete", "delete", "nobody"), ("recover", "admin", "nobody")]
     shown = xlsnapd.run("history", "web", env=scratch.env()).stdout
     assert "REFUSED snapshot-delete" in shown
+    # Those naming no domain (or an unknown one): in the ledger-wide history, by the peer
+    everywhere = xlsnapd.run("history", "--json", "--actor", "nobody", env=scratch.env())
+    rows = [r for r in json.loads(everywhere.stdout) if r["event"] == "AccessRefused"]
+    assert [(r["domain"], r["data"]["command"], r["data"]["right"], r["actor"]["uid"])
+            for r in rows] == [
+        ("web", "snapshot-delete", "delete", 65534), ("*", "--home", None, 65534),
+        ("*", "history", "read", 65534), ("web", "recover", "admin", 65534),
+        ("web", "wrap", None, 65534), ("nosuch", "snapshot-list", "read", 65534)]
+    assert "REFUSED history: nobody lacks the 'read' right on every domain" in \
+        xlsnapd.run("history", env=scratch.env()).stdout
     for argv in (["seal"], ["verify"], ["replay", "--at-event", "12", "web"],
                  ["projections", "rebuild"]):
         assert xlsnapd.run(*argv, env=scratch.env()).returncode == 0, argv
@@ -148,6 +160,46 @@ def test_paths_outside_the_grant_and_unreadable_files_are_refused(scratch: Scrat
     allowed = xlsnapd.run("snapshot-create", "web", str(cfg), as_user=NOBODY, env=nobody_env)
     assert allowed.returncode == 0, allowed.stderr
     assert inside.exists()
+
+
+def test_files_xlsnapd_creates_must_lie_in_folders_only_root_can_change(scratch: Scratch,
+                                                                         xlsnapd) -> None:
+    """Else the caller could swap a part of the path for a symlink after the check, and root
+    would write where the link leads (a real uid plants the link)."""
+    nobody_env = {"PATH": "/usr/bin:/bin"}
+    write_pattern(scratch.disk_a, 0x81)
+    allowed = xlsnapd.folder / "allowed"
+    theirs, open_to_all = allowed / "nobody", allowed / "shared"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    open_to_all.mkdir()
+    open_to_all.chmod(0o777)
+    victim = xlsnapd.folder / "victim"
+    victim.write_bytes(b"root's\n")
+    cfg = xlsnapd.folder / "snap.cfg"
+    for folder, why in ((theirs, f"{theirs} belongs to uid 65534, not root"),
+                        (open_to_all, f"{open_to_all} is writable by others than root")):
+        overlay = folder / "a-s1.qcow2"
+        cfg.write_text(f'name = "s1"\ndisk = ["xvda={overlay},type=external"]\n')
+        cfg.chmod(0o644)
+        refused = xlsnapd.run("snapshot-create", "web", str(cfg), as_user=NOBODY,
+                              env=nobody_env)
+        assert refused.returncode == 2
+        assert refused.stderr.splitlines() == [
+            f"xlsnap: error: {overlay}: {why}, so the path xlsnapd would create could be "
+            "redirected; use a folder only root can change"]
+        assert not overlay.exists()
+    planted = theirs / "a-s1.qcow2"  # what nobody could do between a check and the use
+    subprocess.run([*NOBODY, "ln", "-s", str(victim), str(planted)], check=True, timeout=30)
+    cfg.write_text(f'name = "s1"\ndisk = ["xvda={planted},type=external"]\n')
+    assert xlsnapd.run("snapshot-create", "web", str(cfg), as_user=NOBODY,
+                       env=nobody_env).returncode == 2
+    assert victim.read_bytes() == b"root's\n"
+    assert tags(scratch.disk_a) == [] and tags(scratch.disk_b) == []
+    assert read_pattern(scratch.disk_a, 0x81)
+    rows = [r for r in _history(xlsnapd, scratch) if r["event"] == "AccessRefused"]
+    assert [(r["data"]["command"], r["actor"]["user"]) for r in rows] == \
+        [("snapshot-create", "nobody")] * 3
 
 
 def _hanging_create(scratch: Scratch, service: Xlsnapd, folder: Path) -> subprocess.Popen:

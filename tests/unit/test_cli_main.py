@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 
-import click
 import pytest
 import typer
 
@@ -13,7 +12,7 @@ from commands.cli import main
 
 def test_value_options_are_the_global_options_that_take_a_value() -> None:
     group = typer.main.get_command(main.app)
-    options = [p for p in group.params if isinstance(p, click.Option)]
+    options = [p for p in group.params if p.param_type_name == "option"]
     valued = {name for p in options if not p.is_flag for name in p.opts + p.secondary_opts}
     flags = {name for p in options if p.is_flag for name in p.opts + p.secondary_opts}
     assert valued == main.VALUE_OPTIONS
@@ -26,8 +25,7 @@ def test_each_module_registers_the_command_it_is_listed_under() -> None:
         scratch.callback()(lambda: None)
         importlib.import_module(f"commands.cli.{module}").register(scratch)
         group = typer.main.get_command(scratch)
-        assert isinstance(group, click.Group)
-        assert list(group.commands) == [name]
+        assert list(group.commands) == [name]  # a group (typer's vendored click)
 
 
 @pytest.mark.parametrize("argv, invoked", [
