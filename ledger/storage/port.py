@@ -2,7 +2,10 @@
 
 A ``LedgerDb`` is a DB-API connection in SQLite's dialect (``?`` parameters,
 ``BEGIN IMMEDIATE`` for a write transaction, ``BEGIN`` for a consistent read,
-``executescript`` for the schema, rows readable by index and by column name, errors
+``executescript`` for the schema, ``pipeline`` for a run of writes not waiting on
+each other (PostgreSQL's pipeline mode; nothing on SQLite), ``insert_rows`` for many
+rows at once (PostgreSQL's ``COPY``), ``stream`` for a long read that other statements may
+interleave with and ``scan`` for one that has the connection to itself (streamed), rows readable by index and by column name, errors
 of ``sqlite3``'s classes), plus how the library's event table is read: its name,
 its position column, the originator id as the text SQLite stores (32 hex digits),
 and whether positions are dense (SQLite's rowid) or may skip numbers (PostgreSQL's
@@ -11,7 +14,8 @@ and whether positions are dense (SQLite's rowid) or may skip numbers (PostgreSQL
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from ledger.storage.location import is_postgres
