@@ -2,14 +2,14 @@
 
 A ``LedgerDb`` is a DB-API connection in SQLite's dialect (``?`` parameters,
 ``BEGIN IMMEDIATE`` for a write transaction, ``BEGIN`` for a consistent read,
-``executescript`` for the schema, ``pipeline`` for a run of writes not waiting on
-each other (PostgreSQL's pipeline mode; nothing on SQLite), ``insert_rows`` for many
-rows at once (PostgreSQL's ``COPY``), ``stream`` for a long read that other statements may
-interleave with and ``scan`` for one that has the connection to itself (streamed), rows readable by index and by column name, errors
+``executescript`` for the schema, rows readable by index and by column name, errors
 of ``sqlite3``'s classes), plus how the library's event table is read: its name,
 its position column, the originator id as the text SQLite stores (32 hex digits),
 and whether positions are dense (SQLite's rowid) or may skip numbers (PostgreSQL's
-``notification_id`` after a rolled-back insert). ``open_db`` picks the adapter.
+``notification_id`` after a rolled-back insert). For speed on a server: ``pipeline``
+(writes not waiting on each other), ``insert_rows`` (many rows at once: ``COPY``),
+``stream`` (a long read other statements may interleave with) and ``scan`` (a long
+read that has the connection to itself, streamed). ``open_db`` picks the adapter.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ class LedgerDb(Protocol):
     def oid_param(self, domain_id: str) -> Any: ...
     def table_exists(self, name: str) -> bool: ...
     def stream(self, sql: str, params: Iterable[Any] = ()) -> Iterator[Any]: ...
+    def scan(self, sql: str, params: Iterable[Any] = ()) -> Iterator[Any]: ...
+    def pipeline(self) -> AbstractContextManager[None]: ...
+    def insert_rows(self, table: str, columns: Sequence[str],
+                    rows: Iterable[Sequence[Any]]) -> None: ...
 
 
 def db_of(handle: Any) -> LedgerDb:

@@ -77,10 +77,6 @@ class PlainSqlite:
                     ) -> None:
         insert_rows(self.db, table, columns, rows)
 
-    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
-                    ) -> None:
-        insert_rows(self, table, columns, rows)
-
 
 def insert_rows(db: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
                 ) -> None:
