@@ -8,6 +8,7 @@ a password the URL omits (``PGPASSWORD``, ``~/.pgpass``).
 from __future__ import annotations
 
 import getpass
+import os
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -60,13 +61,15 @@ class PgLocation:
         return kwargs
 
     def library_env(self, lock_timeout: int) -> dict[str, str]:
-        """The eventsourcing library's PostgreSQL settings (an empty password lets libpq
-        fall back to ``PGPASSWORD`` and ``~/.pgpass``)."""
+        """The eventsourcing library's PostgreSQL settings. The library always passes a
+        password, and libpq reads ``PGPASSWORD`` only when none is passed (the password
+        file still when it is empty): so the URL's password, else ``PGPASSWORD``'s."""
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": self.dbname, "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": self.port, "POSTGRES_USER": self.user,
-            "POSTGRES_PASSWORD": self.params.get("password", ""),
+            "POSTGRES_PASSWORD": (self.params.get("password")
+                                  or os.environ.get("PGPASSWORD", "")),
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": str(lock_timeout),
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "0",
