@@ -70,11 +70,21 @@ class PgLocation:
             "POSTGRES_PORT": self.port, "POSTGRES_USER": self.user,
             "POSTGRES_PASSWORD": (self.params.get("password")
                                   or os.environ.get("PGPASSWORD", "")),
-            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_CONNECT_TIMEOUT": connect_timeout(),
             "POSTGRES_LOCK_TIMEOUT": str(lock_timeout),
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "0",
             "POSTGRES_POOL_SIZE": "2",
         }
+
+
+def connect_timeout() -> str:
+    """Seconds the library waits for a connection, per attempt (it makes ten before it
+    gives up on a lost server): ``XLSNAP_PG_CONNECT_TIMEOUT``, default 10."""
+    raw = os.environ.get("XLSNAP_PG_CONNECT_TIMEOUT", "10")
+    if not raw.isdigit() or int(raw) < 1:
+        raise LedgerUnavailable(f"XLSNAP_PG_CONNECT_TIMEOUT must be a whole number of "
+                                f"seconds, not {raw!r}")
+    return raw
 
 
 def parse_postgres(location: str) -> PgLocation:
