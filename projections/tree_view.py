@@ -4,7 +4,9 @@ through ``ledger.storage``), with tracking.
 Rows and the tracking position are written in one transaction (``BEGIN IMMEDIATE``),
 so each event is applied exactly once even when several processes catch up at once.
 The same transaction writes the time index (``projections.timeline``) and, every
-``checkpoints.EVERY`` events of a domain, a checkpoint of that domain's rows. The view
+``checkpoints.EVERY`` events of a domain, a checkpoint of that domain's rows; a batch's
+index rows, new snapshots and domain assignments go in together (``timeline_writer``,
+``domain_writes``: a few statements per batch, not several per event). The view
 is derived: ``rebuild`` drops it and replays the whole log. ``TreeTables`` holds the
 queries, so a replayed past (``projections.replay``) reads exactly as the present does.
 """
