@@ -2,6 +2,7 @@
 
     python bench/bench_postgres.py [--seconds 60] [--procs 8] [--events 1000000]
                                    [--snapshots 10000] [--copy-events 200000]
+                                   [--catchup-events 100000] [--skip own,shared,...]
 
 Starts a throw-away cluster (tests/pg_cluster.py). Parts:
 1. ``procs`` processes, each creating and deleting snapshots of its own stopped domain
@@ -12,8 +13,11 @@ Starts a throw-away cluster (tests/pg_cluster.py). Parts:
    flight, and every snapshot the ledger lists is tagged in the image.
 3. A ledger of ``events`` events with one domain of ``snapshots`` snapshots (built in
    SQLite with the ledger API, the filler by copying rows under new aggregate ids,
-   then moved with ``ledger copy``): ``snapshot-list`` whole process, ``seal`` and
-   ``verify`` (events/s) on PostgreSQL; ``ledger copy`` of ``copy-events`` events.
+   then moved with ``ledger copy``): ``snapshot-list`` whole process (wall and CPU
+   time, with the load average: the wall time counts waiting for a core), ``seal`` and
+   ``verify`` (events/s) on PostgreSQL.
+4. ``projections rebuild`` of a ``catchup-events`` ledger on SQLite and on PostgreSQL
+   (the projection's catch-up speed), and ``ledger copy`` of ``copy-events`` events.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,6 +47,14 @@ def xlsnap(env: dict[str, str], *args: str, timeout: float = 3600) -> tuple[int,
     proc = subprocess.run([*XLSNAP, *args], env=env, cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
     return proc.returncode, time.perf_counter() - start, proc.stdout + proc.stderr
+
+
+def cpu_of(env: dict[str, str], *args: str) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one command's whole process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _, took, _ = xlsnap(env, *args)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return took, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def domain(root: Path, name: str) -> None:
@@ -154,15 +167,31 @@ def big_ledger(root: Path, cluster: PgCluster, events: int, snapshots: int) -> d
         out["copy_error"] = text[-300:]
         return out
     xlsnap(env, "snapshot-list", "big")  # first run: nothing to catch up (copy projected)
-    samples = [xlsnap(env, "snapshot-list", "big")[1] for _ in range(5)]
+    samples = [cpu_of(env, "snapshot-list", "big") for _ in range(7)]
     listed = xlsnap(env, "snapshot-list", "--json", "big")[2]
-    out.update(list_ms=sorted(round(s * 1000) for s in samples),
+    out.update(list_ms=sorted(round(w * 1000) for w, _ in samples),
+               list_cpu_ms=sorted(round(c * 1000) for _, c in samples),
+               load=os.getloadavg()[0],
                listed=len(json.loads(listed)) if listed.startswith("[") else listed[-200:])
     code, took, _ = xlsnap(env, "seal")
     out.update(seal_s=round(took, 1), seal_ok=code == 0)
     code, took, text = xlsnap(env, "verify")
     out.update(verify_s=round(took, 1), verify_ok=code == 0,
                verify_events_per_s=round(built / took))
+    return out
+
+
+def catch_up(root: Path, cluster: PgCluster, events: int) -> dict[str, object]:
+    """``projections rebuild`` (the whole log projected again) on SQLite and PostgreSQL."""
+    source = root / "rebuild.sqlite"
+    built = build_big(source, events, 1000)
+    url = cluster.url(cluster.new_database())
+    xlsnap(env_for(root, url), "ledger", "copy", "--from", str(source), "--to", url)
+    out: dict[str, object] = {"events": built}
+    for backend, ledger in (("sqlite", str(source)), ("postgresql", url)):
+        code, took, text = xlsnap(env_for(root, ledger), "projections", "rebuild")
+        out[backend] = {"ok": code == 0, "s": round(took, 1),
+                        "events_per_s": round(built / took)}
     return out
 
 
@@ -183,7 +212,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--snapshots", type=int, default=10_000)
     parser.add_argument("--copy-events", type=int, default=200_000)
-    parser.add_argument("--skip", default="", help="parts to skip: own,shared,big,copy")
+    parser.add_argument("--catchup-events", type=int, default=100_000)
+    parser.add_argument("--skip", default="", help="parts to skip: own,shared,big,catchup,copy")
     args = parser.parse_args()
     bin_dir = pg_bin()
     if bin_dir is None:
@@ -209,6 +239,9 @@ def main() -> int:
             if "big" not in args.skip:
                 result["big"] = big_ledger(work, cluster, args.events, args.snapshots)
                 print("big", result["big"], flush=True)
+            if "catchup" not in args.skip:
+                result["catchup"] = catch_up(work, cluster, args.catchup_events)
+                print("catchup", result["catchup"], flush=True)
             if "copy" not in args.skip:
                 result["copy"] = copy_only(work, cluster, args.copy_events)
                 print("copy", result["copy"], flush=True)

@@ -24,7 +24,7 @@ from commands.config.settings import Settings
 from commands.toolstacks.base import Target
 from commands.toolstacks.select import resolve
 from ledger.actor import current_actor
-from ledger.app import LedgerApp
+from ledger.app import LazyApp, LedgerApp
 from ledger.domain import DomainLedger
 from ledger.errors import LedgerUnavailable
 from ledger.storage.location import is_postgres
@@ -56,7 +56,7 @@ class Services:
         self.actor = actor if actor is not None else current_actor()
         self.qemu_img = qemu_img or QemuImg(os.environ.get("XLSNAP_QEMU_IMG") or "qemu-img",
                                             tool_timeout())
-        self._app: LedgerApp | None = None
+        self._app: LedgerApp | LazyApp | None = None
         self._view: TreeView | None = None
         self._tools: Tools | None = None
         self._xl, self._qmp = xl, qmp   # drivers given in place of the real ones (tests)
@@ -66,6 +66,8 @@ class Services:
     def app(self) -> LedgerApp:
         if self._app is None:
             self._open()
+        if isinstance(self._app, LazyApp):
+            return self._app.get()
         assert self._app is not None
         return self._app
 

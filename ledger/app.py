@@ -116,3 +116,32 @@ class LedgerApp(Application[UUID]):
     def max_position(self) -> int:
         """Position of the newest event in the log (0 when empty)."""
         return self.recorder.max_notification_id() or 0
+
+
+class LazyApp:
+    """A ``LedgerApp`` opened on first use (``get``): a read whose view is already up
+    to date never starts the library's persistence (on PostgreSQL, its pool)."""
+
+    name = LedgerApp.name
+
+    def __init__(self, location: str, opener: Callable[[], LedgerApp]) -> None:
+        self.location = location
+        self._opener = opener
+        self._app: LedgerApp | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self._app is not None
+
+    def get(self) -> LedgerApp:
+        if self._app is None:
+            self._app = self._opener()
+        return self._app
+
+    def iter_log(self, start: int = 1, stop: int | None = None, batch: int = 1000
+                 ) -> Iterator[tuple[int, Any]]:
+        return self.get().iter_log(start, stop, batch)
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()

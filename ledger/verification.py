@@ -317,8 +317,8 @@ def _rows_with_cached_leaves(db: LedgerDb) -> Iterator[Row]:
     """Each stored row with the leaf the cache claims for its position (if any)."""
     columns = event_columns(db, "e")
     if not has_tables(db):
-        return db.stream(f"SELECT {columns}, NULL FROM {db.events} e ORDER BY e.{db.pos}")
-    return db.stream(f"SELECT {columns}, l.leaf FROM {db.events} e LEFT JOIN "
+        return db.scan(f"SELECT {columns}, NULL FROM {db.events} e ORDER BY e.{db.pos}")
+    return db.scan(f"SELECT {columns}, l.leaf FROM {db.events} e LEFT JOIN "
                      f"{LEAVES_TABLE} l ON l.position = e.{db.pos} ORDER BY e.{db.pos}")
 
 

@@ -6,7 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from projections import timeline
+from projections.domain_writes import add_snapshot, set_domain
+from projections.timeline_writer import TimelineWriter
 
 Handler = Callable[[Any, int, Any], None]
 _HANDLERS: dict[str, Handler] = {}
@@ -19,10 +20,11 @@ def _on(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def apply_event(cur: Any, position: int, event: Any) -> None:
-    """Apply one event to the view: the tree tables, and the time index (every event)."""
+def apply_event(cur: Any, position: int, event: Any, index: TimelineWriter) -> None:
+    """Apply one event to the view: the tree tables, and the time index (every event;
+    ``index`` writes its rows when the caller flushes it)."""
     apply_to_tree(cur, position, event)
-    timeline.record(cur, position, event)
+    index.record(position, event)
 
 
 def apply_to_tree(cur: Any, position: int, event: Any) -> None:
@@ -55,25 +57,21 @@ def _started(cur: Any, position: int, event: Any) -> None:
         "started_at": event.timestamp.timestamp(),
         "owner": getattr(event, "owner", None),  # absent from older events
     }
-    cur.execute("UPDATE view_domains SET in_flight=? WHERE domain_id=?",
-                (json.dumps(in_flight), _domain_id(event)))
+    set_domain(cur, _domain_id(event), "in_flight", json.dumps(in_flight))
 
 
 @_on("OperationFinished")
 def _finished(cur: Any, position: int, event: Any) -> None:
-    cur.execute("UPDATE view_domains SET in_flight=NULL WHERE domain_id=?", (_domain_id(event),))
+    set_domain(cur, _domain_id(event), "in_flight", None)
 
 
 @_on("SnapshotTaken")
 def _taken(cur: Any, position: int, event: Any) -> None:
     record = event.record
-    cur.execute(
-        "INSERT INTO view_snapshots(domain_id, name, parent, created_at, position, kind, "
-        "state, disk_only, complete, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-        (_domain_id(event), event.name, event.parent, event.timestamp.timestamp(), position,
-         record.get("type", "internal"), record.get("state", "shutoff"),
-         int(record.get("memory", "no") == "no"), json.dumps(record)),
-    )
+    add_snapshot(cur, (
+        _domain_id(event), event.name, event.parent, event.timestamp.timestamp(), position,
+        record.get("type", "internal"), record.get("state", "shutoff"),
+        int(record.get("memory", "no") == "no"), 1, json.dumps(record)))
     _set_current(cur, event, event.name)
 
 
@@ -153,4 +151,4 @@ def _set_holds(cur: Any, domain_id: str, name: str,
 
 
 def _set_current(cur: Any, event: Any, name: str | None) -> None:
-    cur.execute("UPDATE view_domains SET current=? WHERE domain_id=?", (name, _domain_id(event)))
+    set_domain(cur, _domain_id(event), "current", name)

@@ -23,61 +23,6 @@ CREATE INDEX IF NOT EXISTS view_actors_who ON view_actors("user", sudo_user, uid
 TABLES = ("view_timeline", "view_timeline_domains", "view_operations", "view_actors")
 
 
-def record(cur: Any, position: int, event: Any) -> None:
-    """Index one event (called for every event, in the projection's transaction)."""
-    fields = vars(event)
-    stamp = event.timestamp.timestamp()
-    row = cur.execute(
-        "SELECT high_water FROM view_timeline ORDER BY position DESC LIMIT 1").fetchone()
-    high_water = max(stamp, row[0]) if row else stamp
-    domain = _intern(cur, "view_timeline_domains", "domain_id", str(event.originator_id))
-    operation = _operation(cur, fields.get("operation_id"), fields.get("kind")
-                           if type(event).__qualname__.endswith(".OperationStarted") else None)
-    actor = _actor(cur, fields.get("actor"))
-    cur.execute("INSERT INTO view_timeline(position, high_water, domain, operation, actor) "
-                "VALUES (?, ?, ?, ?, ?)", (position, high_water, domain, operation, actor))
-    if operation is not None and event.originator_version == 2:
-        # The domain's Registered event has no operation id; it was saved with this one.
-        cur.execute("UPDATE view_timeline SET operation=? WHERE domain=? AND operation IS NULL "
-                    "AND position < ?", (operation, domain, position))
-
-
-def _intern(cur: Any, table: str, column: str, value: str) -> int:
-    row = cur.execute(f"SELECT id FROM {table} WHERE {column}=?", (value,)).fetchone()
-    if row:
-        return int(row[0])
-    return int(cur.execute(f"INSERT INTO {table}({column}) VALUES (?) RETURNING id",
-                           (value,)).fetchone()[0])
-
-
-def _operation(cur: Any, operation_id: Any, kind: Any) -> int | None:
-    if not isinstance(operation_id, str):
-        return None
-    op = _intern(cur, "view_operations", "operation_id", operation_id)
-    if kind is not None:
-        cur.execute("UPDATE view_operations SET kind=? WHERE id=?", (str(kind), op))
-    return op
-
-
-def _actor(cur: Any, actor: Any) -> int | None:
-    if not isinstance(actor, dict):
-        return None
-    key = (_text(actor.get("user")), _text(actor.get("sudo_user")),
-           actor.get("uid") if isinstance(actor.get("uid"), int) else None,
-           _text(actor.get("host")))
-    row = cur.execute("SELECT id FROM view_actors WHERE \"user\" IS NOT DISTINCT FROM ? AND "
-                      "sudo_user IS NOT DISTINCT FROM ? AND uid IS NOT DISTINCT FROM ? AND "
-                      "host IS NOT DISTINCT FROM ?", key).fetchone()
-    if row:
-        return int(row[0])
-    return int(cur.execute("INSERT INTO view_actors(\"user\", sudo_user, uid, host) "
-                           "VALUES (?, ?, ?, ?) RETURNING id", key).fetchone()[0])
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
 # ---- queries -----------------------------------------------------------------------
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ledger.app import LedgerApp
-from ledger.storage.port import open_db
+from ledger.app import LazyApp, LedgerApp
+from ledger.entries import log_size
+from ledger.storage.port import db_of, open_db
 from projections import checkpoints, timeline
+from projections.domain_writes import DomainWrites
 from projections.projector import apply_event
+from projections.timeline_writer import TimelineWriter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS view_tracking (
@@ -122,14 +125,17 @@ class TreeView(TreeTables):
     Rows and the tracking position are written in one transaction (``BEGIN IMMEDIATE``),
     so each event is applied exactly once even when several processes catch up at once.
     The same transaction writes the time index (``projections.timeline``) and, every
-    ``checkpoints.EVERY`` events of a domain, a checkpoint of that domain's rows. The view
+    ``checkpoints.EVERY`` events of a domain, a checkpoint of that domain's rows; a batch's
+    index rows, new snapshots and domain assignments go in together (``timeline_writer``,
+    ``domain_writes``: a few statements per batch, not several per event). The view
     is derived: ``rebuild`` drops it and replays the whole log. ``TreeTables`` holds the
     queries, so a replayed past (``projections.replay``) reads exactly as the present does.
     """
 
-    def __init__(self, app: LedgerApp, lock_timeout: float = 30.0,
-                 checkpoint_every: int = checkpoints.EVERY) -> None:
-        db = open_db(app.location, timeout=lock_timeout)
+    def __init__(self, app: LedgerApp | LazyApp, lock_timeout: float = 30.0,
+                 checkpoint_every: int = checkpoints.EVERY, db: Any = None) -> None:
+        """``db``: a connection to ``app``'s database already open (else one is)."""
+        db = db if db is not None else open_db(app.location, timeout=lock_timeout)
         db.row_factory = sqlite3.Row
         create_schema(db)
         super().__init__(db)
@@ -165,6 +171,8 @@ class TreeView(TreeTables):
             self._checked_index = True
             if self._index_incomplete():
                 return self.rebuild(until)
+        if self._up_to_date(until):
+            return 0
         applied = 0
         while True:
             start = self.position() + 1
@@ -183,19 +191,33 @@ class TreeView(TreeTables):
                 self._apply(cur, batch)
             applied += len(batch)
 
+    def _up_to_date(self, until: int | None) -> bool:
+        """True when the view holds every event (up to ``until``), found with the view's
+        own connection: a read then leaves the library's persistence unopened."""
+        try:
+            last = log_size(self.db)
+        except sqlite3.OperationalError:  # no event table yet (the library makes it)
+            return False
+        return self.position() >= (last if until is None else min(until, last))
+
     def _index_incomplete(self) -> bool:
         """A view projected before the time index existed has no timeline rows."""
         position = self.position()
         return position > 0 and timeline.high_water_at(self.db, position) is None
 
-    def _apply(self, cur: sqlite3.Cursor, batch: Iterable[tuple[int, Any]]) -> None:
+    def _apply(self, cur: sqlite3.Cursor, batch: list[tuple[int, Any]]) -> None:
         last = 0
-        for position, event in batch:
-            apply_event(cur, position, event)
-            if checkpoints.due(event.originator_version, self.checkpoint_every):
-                checkpoints.take(cur, str(event.originator_id), position,
-                                 event.originator_version)
-            last = position
+        index = TimelineWriter(cur, (event for _, event in batch))
+        writes = DomainWrites(cur)
+        with db_of(self.db).pipeline():
+            for position, event in batch:
+                apply_event(writes, position, event, index)
+                if checkpoints.due(event.originator_version, self.checkpoint_every):
+                    checkpoints.take(writes, str(event.originator_id), position,
+                                     event.originator_version)
+                last = position
+        writes.flush(bulk=True)
+        index.flush()
         cur.execute(
             "INSERT INTO view_tracking(application, position) VALUES (?, ?) "
             "ON CONFLICT(application) DO UPDATE SET position=excluded.position",

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 SUPERUSER = "xlsnap"
 
@@ -68,6 +69,22 @@ class PgCluster:
     def start_if_stopped(self) -> None:
         if not self.running():
             self.start()
+
+    def reload(self) -> None:
+        self._as_owner(str(self.bin / "pg_ctl"), "-D", str(self.data), "reload")
+
+    def password_role(self, role: str, password: str) -> str:
+        """A login role that must give ``password`` (scram-sha-256 on the socket: a line
+        before the cluster's ``trust`` ones, for that role only), owning a new database
+        of the same name; returns the database's URL, without the password."""
+        with self.admin() as db:
+            db.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(password)))
+            db.execute(f'CREATE DATABASE "{role}" OWNER "{role}" TEMPLATE template0')
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(f"local all {role} scram-sha-256\n" + hba.read_text())
+        self.reload()
+        return f"postgresql://{role}@/{role}?host={self.root}"
 
     def url(self, dbname: str) -> str:
         return f"postgresql://{SUPERUSER}@/{dbname}?host={self.root}"

@@ -9,7 +9,8 @@ import uuid
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from commands.errors import LedgerBlocked, OperationFailed, UsageError
 from commands.config.settings import Settings
@@ -18,6 +19,7 @@ from ledger.storage.location import shown
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: The library's event table; every xlsnap ledger has it, from its first open.
 EVENT_TABLE = "stored_events"
+T = TypeVar("T")
 
 
 class NotALedger(UsageError):
@@ -93,19 +95,41 @@ def check_is_ledger(location: str) -> None:
 
 
 def open_shared(location: str, settings: Settings, read_only: bool) -> tuple[Any, Any]:
-    """The app and view of a PostgreSQL ledger (the home folder is still ours to check)."""
+    """The app (a ``LazyApp``: opened on first use) and view of a PostgreSQL ledger, its
+    schema version checked first (the home folder is still ours to check)."""
     from commands.state.private_folders import check_private_dir, private_dir
-    from ledger.app import LedgerApp
-    from ledger.errors import LedgerTooNew, LedgerUnavailable, LedgerUnreachable
+    from ledger.app import LazyApp, LedgerApp
+    from ledger.storage.port import open_db
+    from ledger.storage.schema import check_version
     from projections.tree_view import TreeView
 
     if not read_only:
         private_dir(settings.home, "home folder")
     elif os.path.lexists(settings.home):
         check_private_dir(settings.home, "home folder")
+
+    def app() -> LedgerApp:
+        return _shared(location, lambda: LedgerApp(location))
+
+    def view() -> TreeView:
+        db = open_db(location)
+        try:
+            check_version(db, shown(location))
+            return TreeView(LazyApp(location, app), db=db)
+        except BaseException:
+            db.close()
+            raise
+
+    found = _shared(location, view)
+    return found.app, found
+
+
+def _shared(location: str, open_it: Callable[[], T]) -> T:
+    """``open_it()``, its failures as the exit codes of a shared ledger's."""
+    from ledger.errors import LedgerTooNew, LedgerUnavailable, LedgerUnreachable
+
     try:
-        app = LedgerApp(location)
-        return app, TreeView(app)
+        return open_it()
     except LedgerUnreachable as exc:
         raise OperationFailed(str(exc)) from None
     except LedgerTooNew as exc:

@@ -8,6 +8,7 @@ a password the URL omits (``PGPASSWORD``, ``~/.pgpass``).
 from __future__ import annotations
 
 import getpass
+import os
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -60,18 +61,30 @@ class PgLocation:
         return kwargs
 
     def library_env(self, lock_timeout: int) -> dict[str, str]:
-        """The eventsourcing library's PostgreSQL settings (an empty password lets libpq
-        fall back to ``PGPASSWORD`` and ``~/.pgpass``)."""
+        """The eventsourcing library's PostgreSQL settings. The library always passes a
+        password, and libpq reads ``PGPASSWORD`` only when none is passed (the password
+        file still when it is empty): so the URL's password, else ``PGPASSWORD``'s."""
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": self.dbname, "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": self.port, "POSTGRES_USER": self.user,
-            "POSTGRES_PASSWORD": self.params.get("password", ""),
-            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_PASSWORD": (self.params.get("password")
+                                  or os.environ.get("PGPASSWORD", "")),
+            "POSTGRES_CONNECT_TIMEOUT": connect_timeout(),
             "POSTGRES_LOCK_TIMEOUT": str(lock_timeout),
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "0",
             "POSTGRES_POOL_SIZE": "2",
         }
+
+
+def connect_timeout() -> str:
+    """Seconds the library waits for a connection, per attempt (it makes ten before it
+    gives up on a lost server): ``XLSNAP_PG_CONNECT_TIMEOUT``, default 10."""
+    raw = os.environ.get("XLSNAP_PG_CONNECT_TIMEOUT", "10")
+    if not raw.isdigit() or int(raw) < 1:
+        raise LedgerUnavailable(f"XLSNAP_PG_CONNECT_TIMEOUT must be a whole number of "
+                                f"seconds, not {raw!r}")
+    return raw
 
 
 def parse_postgres(location: str) -> PgLocation:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -30,14 +31,11 @@ _REFUSED_WORDS = ("password authentication failed", "no password supplied",
 
 
 class PgRow(tuple):  # type: ignore[type-arg]
-    """A row readable by index and by column name, like ``sqlite3.Row``."""
+    """A row readable by index and by column name, like ``sqlite3.Row`` (each query's
+    rows are of a subclass holding its column names)."""
 
-    _index: dict[str, int]
-
-    def __new__(cls, values: Iterable[Any], index: dict[str, int]) -> PgRow:
-        row = super().__new__(cls, values)
-        row._index = index
-        return row
+    __slots__ = ()
+    _index: dict[str, int] = {}
 
     def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
         if isinstance(key, str):
@@ -50,10 +48,8 @@ class PgRow(tuple):  # type: ignore[type-arg]
 
 def _row_factory(cursor: Any) -> Any:
     index = {c.name: i for i, c in enumerate(cursor.description or ())}
-
-    def make(values: Any) -> PgRow:
-        return PgRow(values, index)
-    return make
+    rows = type("PgRow", (PgRow,), {"__slots__": (), "_index": index})
+    return lambda values: tuple.__new__(rows, values)
 
 
 def translate(sql: str, has_params: bool) -> str:
@@ -111,10 +107,20 @@ class PgCursor:
         return self
 
     def fetchone(self) -> Any:
-        return self._cur.fetchone() if self._cur.description else None
+        return self._fetch(self._cur.fetchone, None)
 
     def fetchall(self) -> list[Any]:
-        return self._cur.fetchall() if self._cur.description else []
+        return self._fetch(self._cur.fetchall, [])  # type: ignore[no-any-return]
+
+    def _fetch(self, fetch: Any, empty: Any) -> Any:
+        """Rows of the last statement (in a pipeline, waiting for them); ``empty`` for a
+        statement that returns none, as ``sqlite3`` does."""
+        try:
+            return fetch()
+        except psycopg.Error as exc:
+            if type(exc) is psycopg.ProgrammingError:  # "didn't produce a result"
+                return empty
+            raise _as_sqlite_error(exc) from None
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.fetchall())
@@ -130,7 +136,7 @@ class PgDb:
     events = "xlsnap_events"
     pos = "notification_id"
     #: The stored uuid as the 32 hex digits SQLite stores, so entries hash alike.
-    oid_col = "replace({a}originator_id::text, '-', '') AS originator_id"
+    oid_col = "encode(uuid_send({a}originator_id), 'hex') AS originator_id"
     dense = False
 
     def __init__(self, raw: psycopg.Connection[Any], where: PgLocation) -> None:
@@ -156,6 +162,27 @@ class PgDb:
     def close(self) -> None:
         self.raw.close()
 
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """Statements sent without waiting for each one's result (a fetch still waits);
+        errors surface by the end of the block."""
+        try:
+            with self.raw.pipeline():
+                yield
+        except psycopg.Error as exc:
+            raise _as_sqlite_error(exc) from None
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+                    ) -> None:
+        """Rows into ``table`` with one ``COPY`` (not inside a pipeline)."""
+        names = ", ".join(f'"{c}"' for c in columns)
+        try:
+            with self.raw.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.Error as exc:
+            raise _as_sqlite_error(exc) from None
+
     def oid_param(self, domain_id: str) -> Any:
         return UUID(domain_id)
 
@@ -167,7 +194,8 @@ class PgDb:
         """Rows fetched in batches through a server-side cursor (long scans)."""
         in_transaction = self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
         self._scans += 1
-        cur = self.raw.cursor(name=f"xlsnap_scan_{self._scans}", withhold=not in_transaction)
+        cur = self.raw.cursor(name=f"xlsnap_scan_{self._scans}", withhold=not in_transaction,
+                              binary=True)
         cur.itersize = 20_000
         try:
             values = tuple(params) or None
@@ -181,6 +209,17 @@ class PgDb:
             raise _as_sqlite_error(exc) from None
         finally:
             cur.close()
+
+    def scan(self, sql: str, params: Iterable[Any] = ()) -> Iterator[Any]:
+        """Rows streamed as the server produces them (binary, in chunks), so the server
+        works while the caller does; no other statement may use this connection until
+        the rows are consumed."""
+        try:
+            with self.raw.cursor(binary=True) as cur:
+                values = tuple(params) or None
+                yield from cur.stream(translate(sql, values is not None), values, size=5000)
+        except psycopg.Error as exc:
+            raise _as_sqlite_error(exc) from None
 
 
 def connect_pg(location: str, timeout: float = 30.0) -> PgDb:

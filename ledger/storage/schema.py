@@ -26,7 +26,7 @@ def tables_guard(location: str, env: dict[str, str]) -> Iterator[None]:
 
     db = connect_pg(location, timeout=10)
     try:
-        _check_version(db, parse_postgres(location).shown)
+        check_version(db, parse_postgres(location).shown)
         if db.table_exists("xlsnap_events") and db.table_exists("xlsnap_snapshots"):
             env["CREATE_TABLE"] = "no"
             yield
@@ -37,7 +37,9 @@ def tables_guard(location: str, env: dict[str, str]) -> Iterator[None]:
         db.close()  # ends the session, and its lock
 
 
-def _check_version(db: object, where: str) -> int:
+def check_version(db: object, where: str) -> int:
+    """The schema version of the PostgreSQL ledger behind ``db`` (recorded if new);
+    ``LedgerTooNew`` if a newer xlsnap made it."""
     from ledger.storage.postgres import PgDb
 
     assert isinstance(db, PgDb)

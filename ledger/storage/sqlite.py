@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 
@@ -27,6 +28,15 @@ class SqliteDb(sqlite3.Connection):
 
     def stream(self, sql: str, params: Iterable[Any] = ()) -> Iterator[Any]:
         return self.execute(sql, tuple(params))
+
+    scan = stream
+
+    def pipeline(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+                    ) -> None:
+        insert_rows(self, table, columns, rows)
 
 
 def connect_sqlite(location: str, read_only: bool = False, timeout: float = 30.0) -> SqliteDb:
@@ -57,3 +67,20 @@ class PlainSqlite:
 
     def stream(self, sql: str, params: Iterable[Any] = ()) -> Iterator[Any]:
         return self.db.execute(sql, tuple(params))
+
+    scan = stream
+
+    def pipeline(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+                    ) -> None:
+        insert_rows(self.db, table, columns, rows)
+
+
+def insert_rows(db: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+                ) -> None:
+    """Rows into ``table`` with one ``executemany``."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    db.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})",
+                   rows)

@@ -84,6 +84,7 @@ def test_exports_carry_stored_bytes_positions_and_leaves(scratch: Scratch, xlsna
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only  # moves the ledger file away
 def test_exports_verify_without_the_database(scratch: Scratch, xlsnap, tmp_path) -> None:
     play(xlsnap)
     assert xlsnap("seal").code == 0

@@ -66,3 +66,27 @@ def test_a_view_without_the_index_is_rebuilt_with_it(tmp_path: Path) -> None:
     assert again.dump() == before
     again.close()
     builder.close()
+
+
+def test_a_batch_projects_exactly_as_one_event_at_a_time(tmp_path: Path) -> None:
+    """The batched writes (index rows, new snapshots, domain assignments deferred to the
+    end of a batch or to the next statement that reads their table) leave every table,
+    checkpoints included, as applying each event on its own does."""
+    from tests.ledger_builder import build_busy_ledger
+
+    builder = build_busy_ledger(tmp_path / "ledger.sqlite", operations=120, seed=11)
+    last = builder.app.max_position()
+    dumps = []
+    try:
+        for step in (1, 7, last):
+            view = TreeView(builder.app, checkpoint_every=5)
+            view.rebuild(until=0)
+            for until in range(step, last + step, step):
+                view.catch_up(until=min(until, last))
+            assert view.position() == last
+            dumps.append(view.dump())
+            view.close()
+    finally:
+        builder.close()
+    assert dumps[0]["view_snapshots"] and dumps[0]["view_checkpoints"]
+    assert dumps[0] == dumps[1] == dumps[2]

@@ -26,7 +26,7 @@ from commands.engine.actions_restart import socket_pid
 from commands.drivers.qmp import Qmp
 from commands.bootstrap import open_services
 from commands.config.settings import Settings
-from tests.conftest import REPO, Run, read_pattern
+from tests.conftest import REPO, Run, ledger_backend, read_pattern
 from tests.qemu_vm import QEMU, QemuVm, start_vm
 
 RAM_MIB = 64
@@ -166,10 +166,14 @@ def kill_qemus_of(folder: Path, socket: Path) -> None:
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveDomain]:
-    """Domain ``web`` running in QEMU: 64 MiB of shared RAM, two empty 16 MiB qcow2 disks."""
+def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveDomain]:
+    """Domain ``web`` running in QEMU: 64 MiB of shared RAM, two empty 16 MiB qcow2 disks
+    (its ledger a fresh PostgreSQL database when the suite runs on PostgreSQL)."""
     if shutil.which(QEMU) is None or shutil.which("qemu-img") is None:
         pytest.skip(f"{QEMU} or qemu-img is not installed")
+    if ledger_backend(request.config) == "postgresql":
+        request.getfixturevalue("monkeypatch").setenv(
+            "XLSNAP_LEDGER", str(request.getfixturevalue("pg_url")))
     qmp_dir = tmp_path / "qmp"
     ram = tmp_path / "web.ram"
     with ram.open("wb") as handle:

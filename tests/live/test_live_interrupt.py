@@ -9,6 +9,7 @@ the disk still holds what the guest wrote.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -18,6 +19,8 @@ import time
 import msgpack
 import pytest
 
+from ledger.errors import LedgerError
+from ledger.storage.port import open_db
 from tests.conftest import REPO
 from tests.live.conftest import LiveDomain
 
@@ -27,12 +30,12 @@ DELAYS = (0.0, 0.005, 0.015, 0.03, 0.06, 0.12, 0.2, 0.3)
 
 def _intent_seen(ledger: str, action: str) -> bool:
     try:
-        db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=1)
-    except sqlite3.Error:
+        db = open_db(ledger, read_only=True, timeout=1)
+    except (sqlite3.Error, LedgerError):
         return False
     try:
-        rows = db.execute("SELECT state FROM stored_events WHERE topic LIKE '%StepStarted'")
-        return any(msgpack.unpackb(r[0], raw=False, strict_map_key=False).get("action")
+        rows = db.execute(f"SELECT state FROM {db.events} WHERE topic LIKE '%StepStarted'")
+        return any(msgpack.unpackb(bytes(r[0]), raw=False, strict_map_key=False).get("action")
                    == action for r in rows)
     except sqlite3.Error:
         return False
@@ -44,7 +47,7 @@ def _intent_seen(ledger: str, action: str) -> bool:
 def test_sigterm_after_the_memory_save_intent(live: LiveDomain, delay: float) -> None:
     live.write("drv0", 0x11)
     live.write("drv1", 0x12)
-    ledger = str(live.home / "ledger.sqlite")
+    ledger = os.environ.get("XLSNAP_LEDGER") or str(live.home / "ledger.sqlite")
     proc = subprocess.Popen([sys.executable, "-m", "commands", "snapshot-create", "-n", "s1",
                              "web"], env=live.env(), cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
