@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -32,6 +34,21 @@ def persistence_env(location: str, lock_timeout: int = DEFAULT_LOCK_TIMEOUT) -> 
     }
 
 
+@contextmanager
+def _threads_without_interrupts() -> Iterator[None]:
+    """Threads started meanwhile (the library's connection pool) block SIGINT/SIGTERM.
+
+    A signal goes to any thread that does not block it, and Python then raises in the
+    main thread whatever that thread's mask: a pool thread left open would let Ctrl-C cut
+    an operation that holds its signals in half.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 class LedgerApp(Application[UUID]):
     """Stores ``DomainLedger`` aggregates; commands mutate them, ``get_*`` read them."""
 
@@ -49,7 +66,7 @@ class LedgerApp(Application[UUID]):
 
             # A clear error before the library's pool retries; the library's tables made
             # by one process at a time (concurrent DDL collides in PostgreSQL's catalog).
-            with tables_guard(location, env):
+            with tables_guard(location, env), _threads_without_interrupts():
                 self._init_library(env)
         else:
             self._init_library(env)

@@ -8,6 +8,7 @@ folder (byte for byte) and the files in the domain's xlsnap folder.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -46,7 +47,18 @@ class State:
 
 
 def event_count(ledger: Path) -> int:
-    """Rows in the ledger's ``stored_events`` table; 0 when there is no ledger yet."""
+    """Rows in the ledger's event table; 0 when there is no ledger yet. With the suite on
+    PostgreSQL (the scratch fixture sets ``XLSNAP_LEDGER``) the server's table is counted."""
+    url = os.environ.get("XLSNAP_LEDGER", "")
+    if not ledger.exists() and url.startswith("postgresql:"):
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as db:
+            found = db.execute("SELECT to_regclass('xlsnap_events')").fetchone()
+            if not found or found[0] is None:
+                return 0
+            row = db.execute("SELECT COUNT(*) FROM xlsnap_events").fetchone()
+            return int(row[0]) if row else 0
     if not ledger.exists():
         return 0
     with closing(sqlite3.connect(f"{ledger.as_uri()}?mode=ro", uri=True)) as db:
