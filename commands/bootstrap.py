@@ -26,7 +26,7 @@ from commands.toolstacks.select import resolve
 from ledger.actor import current_actor
 from ledger.app import LazyApp, LedgerApp
 from ledger.domain import DomainLedger
-from ledger.errors import LedgerUnavailable
+from ledger.errors import LedgerUnavailable, OperationInFlight
 from ledger.storage.location import is_postgres
 from projections.tree_view import TreeView
 
@@ -184,6 +184,18 @@ class Services:
         if ledger is None:
             ledger = DomainLedger(domain_key=domain.key, domain_name=domain.name,
                                   domain_uuid=domain.uuid, actor=self.actor)
+        return ledger
+
+    def idle_ledger_for(self, domain: Domain) -> DomainLedger:
+        """``ledger_for``, refused while an operation is in flight. Read twice before a
+        refusal: the owner may have finished between the read and the check of its process,
+        which would otherwise be reported as gone (and ``recover`` asked for)."""
+        try:
+            ledger = self.ledger_for(domain)
+            ledger.check_idle()
+        except OperationInFlight:
+            ledger = self.ledger_for(domain)
+            ledger.check_idle()
         return ledger
 
 

@@ -21,8 +21,7 @@ def adopt_snapshot(svc: Services, domain_name: str, tag: str) -> dict[str, Any]:
     """Record qcow2 tag ``tag`` (found on the domain's disks) as an adopted snapshot."""
     domain = load_domain(svc.settings.config_dir, domain_name)
     check_snapshot_name(tag)
-    ledger = svc.ledger_for(domain)
-    ledger.check_idle()
+    ledger = svc.idle_ledger_for(domain)
     ledger.check_new_name(tag)
     disks: list[dict[str, Any]] = []
     dates: list[int] = []

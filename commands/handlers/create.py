@@ -85,8 +85,7 @@ def create_snapshot(cmd: CreateSnapshot, svc: Services) -> dict[str, Any]:
 
         return create_live_snapshot(cmd, svc, target, snapcfg, name)
     domain = target.domain
-    ledger = svc.ledger_for(domain)
-    ledger.check_idle()
+    ledger = svc.idle_ledger_for(domain)
     ledger.check_new_name(name)
     _check_memory(domain, snapcfg)
     plans = plan_disks(domain, snapcfg, name, svc.qemu_img)

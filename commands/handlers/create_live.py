@@ -71,8 +71,7 @@ def create_live_snapshot(cmd: CreateSnapshot, svc: Services, target: Target,
     target = rules.with_live_disks(target, svc.tools.qmp)
     domain, live = target.domain, target.live
     assert live is not None
-    ledger = svc.ledger_for(domain)
-    ledger.check_idle()
+    ledger = svc.idle_ledger_for(domain)
     ledger.check_new_name(name)
     if live.state not in SNAPSHOTTABLE:
         raise UsageError(f"domain {domain.name!r} is {live.state}: only a running or paused "

@@ -27,8 +27,7 @@ def subtree(ledger: DomainLedger, name: str) -> list[str]:
 def delete_subtree(cmd: DeleteSnapshot, svc: Services, include_self: bool) -> tuple[list[str], int]:
     """Delete the snapshots below ``cmd.name`` (and it, with ``include_self``); returns the
     names deleted, in order, and the bytes freed."""
-    ledger = svc.ledger_for(svc.resolve(cmd.domain).domain)
-    ledger.check_idle()
+    ledger = svc.idle_ledger_for(svc.resolve(cmd.domain).domain)
     ledger.entry(cmd.name)
     names = subtree(ledger, cmd.name) + ([cmd.name] if include_self else [])
     for name in names:

@@ -34,8 +34,7 @@ def edit_snapshot(svc: Services, domain_name: str, name: str, new_name: str | No
         raise UsageError("nothing to edit: give --rename NEW and/or --description TEXT")
     target = svc.resolve(domain_name)
     domain = target.domain
-    ledger = svc.ledger_for(domain)
-    ledger.check_idle()
+    ledger = svc.idle_ledger_for(domain)
     entry = ledger.entry(name)
     new = name if new_name is None else check_snapshot_name(new_name)
     if new != name:

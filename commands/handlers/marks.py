@@ -17,8 +17,7 @@ from ledger.names import check_hold_tag
 
 
 def _ledger(svc: Services, domain_name: str, name: str) -> DomainLedger:
-    ledger = svc.ledger_for(svc.resolve(domain_name).domain)
-    ledger.check_idle()
+    ledger = svc.idle_ledger_for(svc.resolve(domain_name).domain)
     ledger.entry(name)
     return ledger
 

@@ -20,8 +20,7 @@ Outcome = Callable[[Operation], Callable[[DomainLedger], None]]
 def idle_domain(svc: Services, name: str) -> tuple[Target, DomainLedger]:
     """The domain ``name`` and its ledger, refused while an operation is in flight."""
     target = svc.resolve(name)
-    ledger = svc.ledger_for(target.domain)
-    ledger.check_idle()
+    ledger = svc.idle_ledger_for(target.domain)
     return target, ledger
 
 

@@ -33,8 +33,7 @@ def check_policy(policy: Policy) -> None:
 def plan_prune(svc: Services, domain: str, policy: Policy) -> list[Decision]:
     """What ``policy`` keeps and drops of ``domain``'s snapshots, oldest first."""
     check_policy(policy)
-    ledger = svc.ledger_for(svc.resolve(domain).domain)
-    ledger.check_idle()
+    ledger = svc.idle_ledger_for(svc.resolve(domain).domain)
     entries = ledger.entries
     candidates = [Candidate(n, float(e["record"].get("creation_time") or 0), k)
                   for k, (n, e) in enumerate(entries.items())]

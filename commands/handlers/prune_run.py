@@ -36,8 +36,7 @@ def plan_groups(svc: Services, domain: str,
                 names: list[str]) -> tuple[DomainLedger, list[StepSpec], list[list[Any]]]:
     """The ledger, the whole plan, and ``[name, first step, last step]`` per snapshot."""
     target = svc.resolve(domain)
-    ledger = svc.ledger_for(target.domain)
-    ledger.check_idle()
+    ledger = svc.idle_ledger_for(target.domain)
     opened = open_disks(target, svc)
     qemu_img = _InfoOnce(svc.qemu_img)
     plan: list[StepSpec] = []
