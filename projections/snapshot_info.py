@@ -58,13 +58,16 @@ def domains_overview(db: Any) -> list[dict[str, Any]]:
     """Every domain: snapshots, current, last operation (when, who, host), memory held,
     operation in flight."""
     out = []
+    counts = {r[0]: r[1] for r in db.execute(
+        "SELECT domain_id, COUNT(*) FROM view_snapshots GROUP BY domain_id")}
+    memory_of: dict[str, int | float] = {}
+    for r in db.execute("SELECT domain_id, record FROM view_snapshots WHERE disk_only = 0"):
+        # only the records of snapshots with memory are parsed
+        memory_of[r[0]] = memory_of.get(r[0], 0) + _number(json.loads(r[1]).get("memory_size"))
     for d in db.execute("SELECT * FROM view_domains ORDER BY name").fetchall():
         domain_id = d["domain_id"]
-        count = db.execute("SELECT COUNT(*) FROM view_snapshots WHERE domain_id=?",
-                           (domain_id,)).fetchone()[0]
-        memory = sum(_number(json.loads(r[0]).get("memory_size")) for r in db.execute(
-            "SELECT record FROM view_snapshots WHERE domain_id=? AND disk_only = 0",
-            (domain_id,)))   # parse only the records of snapshots with memory
+        count = counts.get(domain_id, 0)
+        memory = memory_of.get(domain_id, 0)
         last = db.execute(
             "SELECT t.position, t.high_water FROM view_timeline t JOIN view_timeline_domains "
             "td ON td.id = t.domain WHERE td.domain_id=? ORDER BY t.position DESC LIMIT 1",
