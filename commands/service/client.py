@@ -110,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    """Console-script entry: ``sys.exit(main())``."""
-    sys.exit(main())
+    """Console-script entry: ``sys.exit(main())``, SIGINT/SIGTERM held once the command is
+    over (nothing is left to stop; Python's exit would print the handler's traceback, or,
+    once it has reset the handlers, let the signal kill a process that succeeded)."""
+    code = main()
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGINT, _signal.SIGTERM})
+    sys.exit(code)
 
 
 def write_launcher(path: str, python: str, root: str) -> None:
