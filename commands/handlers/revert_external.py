@@ -13,8 +13,8 @@ from commands.errors import RecordMismatch, UsageError
 from commands.planning.recorded_disks import check_writable
 from ledger.names import RESERVED_PREFIX
 from commands.handlers.messages import RevertSnapshot
+from commands.handlers.operation_flow import carry_out, run_then_sync
 from commands.state.snapshot_metadata import metadata_path
-from commands.engine.operation import Operation
 from commands.bootstrap import Services
 from commands.toolstacks.base import Target
 from ledger.domain import DomainLedger
@@ -77,15 +77,11 @@ def revert_external(cmd: RevertSnapshot, svc: Services, target: Target,
         "dir": str(domain_dir), "name": cmd.name, "record": new, "old_record": record}))
     plan += [StepSpec("safety-tag-delete", p, {"path": p, "tag": safety}) for p, _ in tagged]
     edits = {cmd.name: new}
-    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
-    op.start("revert", cmd.name, {"domain": domain.name, "toolstack": "offline",
-                                  "edited": edits}, plan)
-    try:
-        op.run(plan)
-    finally:
-        svc.sync()
-    op.complete(lambda lg: record_revert(lg, op.operation_id, cmd.name, edits, svc.actor))
-    svc.sync()
+    op = carry_out(svc, ledger, "revert", cmd.name,
+                   {"domain": domain.name, "toolstack": "offline", "edited": edits}, plan,
+                   lambda op: lambda lg: record_revert(lg, op.operation_id, cmd.name, edits,
+                                                       svc.actor),
+                   run=run_then_sync(svc), operation_id=operation_id)
     return op.warnings
 
 

@@ -11,8 +11,8 @@ from commands.planning.snapshot_disks import choose_overlay
 from commands.config.domains import Domain
 from commands.planning.recorded_disks import TaggedDisk
 from commands.handlers.messages import RevertSnapshot
+from commands.handlers.operation_flow import carry_out, run_then_sync
 from commands.state.snapshot_metadata import metadata_path
-from commands.engine.operation import Operation
 from commands.handlers.revert_external import record_revert
 from commands.bootstrap import Services
 from commands.toolstacks.base import Target
@@ -75,13 +75,9 @@ def revert_under_overlay(cmd: RevertSnapshot, svc: Services, target: Target,
     plan += [StepSpec("safety-tag-delete", d.path, {"path": d.path, "tag": safety})
              for d in direct]
     edits = {cmd.name: new_record}
-    op = Operation(svc.app, ledger, svc.actor, svc.tools, operation_id)
-    op.start("revert", cmd.name, {"domain": domain.name, "toolstack": "offline",
-                                  "edited": edits}, plan)
-    try:
-        op.run(plan)
-    finally:
-        svc.sync()
-    op.complete(lambda lg: record_revert(lg, op.operation_id, cmd.name, edits, svc.actor))
-    svc.sync()
+    op = carry_out(svc, ledger, "revert", cmd.name,
+                   {"domain": domain.name, "toolstack": "offline", "edited": edits}, plan,
+                   lambda op: lambda lg: record_revert(lg, op.operation_id, cmd.name, edits,
+                                                       svc.actor),
+                   run=run_then_sync(svc), operation_id=operation_id)
     return op.warnings
