@@ -299,20 +299,18 @@ class Campaign:
     seen: set[str] = field(default_factory=set)
     base_deletes: bool = False
 
-    def ledger(self) -> dict[str, dict[str, Any]]:
-        code, out, err, _ = self.domain.xlsnap("snapshot-list", "--json", "web")
-        if code != 0:
-            raise RuntimeError(f"snapshot-list failed: {err.strip()}")
-        return {r["name"]: r for r in json.loads(out)}
-
     def record(self, name: str) -> dict[str, Any]:
-        """A snapshot's record (it never changes once taken)."""
-        if name not in self.records:
-            code, out, _, _ = self.domain.xlsnap("snapshot-list", "-l", "web", name)
-            if code != 0:
-                return {}
-            self.records[name] = json.loads(out)
-        return self.records[name]
+        """A snapshot's record as the ledger said it last (``refresh``)."""
+        return self.records.get(name, {})
+
+    def refresh(self) -> None:
+        """Read every snapshot's record again: deleting an external snapshot merges images
+        and renames the files other snapshots' records name, so a record read once goes
+        stale (a stale one named a removed overlay: CI's seed-5 "does not hold 0x21")."""
+        code, out, err, _ = self.domain.xlsnap("snapshot-list", "-l", "web")
+        if code != 0:
+            raise RuntimeError(f"snapshot-list -l failed: {err.strip()}")
+        self.records = {r["name"]: r for r in json.loads(out or "[]")}
 
     def finished(self) -> list[dict[str, Any]]:
         code, out, err, _ = self.domain.xlsnap("history", "--json")
@@ -320,7 +318,9 @@ class Campaign:
             raise RuntimeError(f"history failed: {err.strip()}")
         return [e for e in json.loads(out or "[]") if e["event"] == "OperationFinished"]
 
-    def round(self, r: int, model: Model) -> None:
+    def round(self, r: int, model: Model, forced: tuple[str, str] | None = None) -> None:
+        """One round: a random operation killed at a random moment, or ``forced``
+        ``(op, name)`` run to its end."""
         d, rng = self.domain, self.rng
         patterns = [pattern(r, k) for k in range(2)]
         ram = f"ram-of-round-{r:05d}".encode()
@@ -336,11 +336,13 @@ class Campaign:
         name = None if op.startswith("create") else self.target(op, model)
         if name is None:
             op, name = (op if op.startswith("create") else "create-internal"), f"k{r}"
+        if forced is not None:
+            op, name = forced
         argv = d.op_argv(op, name) if op.startswith("create") else \
             [f"snapshot-{op}", "-n", name, "web"]
         before = len(self.finished())
         est = self.est.get(op, 2.0 if d.mode == "live" else 0.8)
-        kill = rng.random() < 0.8
+        kill = rng.random() < 0.8 and forced is None
         delay = rng.uniform(0.25, max(0.3, est * 0.9)) if kill else None
         start = time.monotonic()
         code, out, err, killed = d.xlsnap(*argv, kill_after=delay)
@@ -364,8 +366,15 @@ class Campaign:
             self.figures["roll-forwards"] += 1
         elif "undid" in rout:
             self.figures["rollbacks"] += 1
+        self.journal(f"round {r}: {' '.join(argv)} delay={delay} killed={killed} exit={code} "
+                     f"recover: {rout.strip()!r} {err.strip()[-200:]!r}")
         self.update_model(r, op, name, model, before)
         self.verify(r, model)
+
+    def journal(self, line: str) -> None:
+        """One line per round in ``journal.txt`` beside the domain (kept with --keep)."""
+        with (self.domain.root / "journal.txt").open("a") as handle:
+            handle.write(line + "\n")
 
     def target(self, op: str, model: Model) -> str | None:
         """A snapshot to revert or delete: mostly one that can be (its tags, or its
@@ -384,7 +393,8 @@ class Campaign:
         return self.rng.choice(fit if fit and self.rng.random() < 0.85 else names)
 
     def update_model(self, r: int, op: str, name: str, model: Model, before: int) -> None:
-        listed = self.ledger()
+        self.refresh()
+        listed = self.records
         if op.startswith("create"):
             if name in listed:
                 rec = self.record(name)
@@ -437,6 +447,7 @@ class Campaign:
         self.seen.add(what)
         self.figures["content or check mismatches"] += 1
         self.problems.append(f"[{self.domain.mode} round {r}] {what}")
+        self.journal(f"  MISMATCH {what}")
         print(f"  MISMATCH [{self.domain.mode} round {r}] {what}", flush=True)
 
 

@@ -6,9 +6,12 @@ snapshot's and the current disks' guest-visible content against the model.
 
 from __future__ import annotations
 
+import importlib.util
+import random
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,3 +29,35 @@ def test_short_kill_campaign_loses_nothing() -> None:
     assert int(figures["kills"]) > 0 and int(figures["recovers"]) > 0
     assert int(figures["snapshot images read"]) > 0
     assert proc.stdout.count("content or check mismatches: 0") == proc.stdout.count("rounds:")
+
+
+def _campaign_module():
+    spec = importlib.util.spec_from_file_location("kill_campaign",
+                                                  REPO / "scripts" / "kill_campaign.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kill_campaign"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_campaign_reads_what_a_merging_delete_renamed(tmp_path: Path) -> None:
+    """Deleting external k1 commits k2's base (k1's overlay) into k1's base and renames
+    k2's recorded file: the campaign must read k2 where its record says now, and find
+    its content there (CI, seed 5: the campaign read the removed overlay and failed)."""
+    kc = _campaign_module()
+    campaign = kc.Campaign(kc.Stopped(tmp_path / "stopped"), random.Random(1))
+    model = kc.Model(current=[0, 0])
+    for r, forced in enumerate([("create-external", "k1"), ("create-external", "k2"),
+                                ("create-internal", "k3"), ("delete", "k1")], start=1):
+        campaign.round(r, model, forced)
+    assert sorted(model.snaps) == ["k2", "k3"]
+    k2 = campaign.record("k2")["disks"][0]
+    assert k2["file"] == str(tmp_path / "stopped" / "images" / "a.qcow2")
+    assert campaign.figures["snapshot images read"] > 0
+    assert campaign.problems == []
+    # and the campaign still sees a loss: overwrite k2's state and look again
+    kc.run(["qemu-io", "-f", "qcow2", "-c", f"write -P 0x77 0 {kc.PATTERN}",
+            k2["file"]]).check_returncode()
+    campaign.verify(5, model)
+    assert any("snapshot k2" in p and "does not hold" in p for p in campaign.problems)
