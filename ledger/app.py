@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 from uuid import UUID
@@ -49,13 +49,22 @@ def _threads_without_interrupts() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def project_events(aggregate: Any, events: Iterable[Any]) -> Any:
+    """Apply ``events`` to ``aggregate`` in order: the library's projector without its
+    per-event ``isinstance`` against a runtime Protocol (~40 us each, 16 ms a command)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
 class LedgerApp(Application[UUID]):
     """Stores ``DomainLedger`` aggregates; commands mutate them, ``get_*`` read them."""
 
     name = "xlsnap"
-    #: The library's aggregate snapshots (derived state, not in the log) every 1000 events;
-    #: only the newest is kept, so a large domain loads fast without storage growing.
-    snapshotting_intervals: ClassVar[dict[type, int]] = {DomainLedger: 1000}
+    #: The library's aggregate snapshots (derived state, not in the log) every 100 events;
+    #: only the newest is kept, so a domain loads from at most 99 events (each command
+    #: loads its domain once: 1000 let a busy domain's load cost 30-80 ms).
+    snapshotting_intervals: ClassVar[dict[type, int]] = {DomainLedger: 100}
 
     def __init__(self, location: str, lock_timeout: int = DEFAULT_LOCK_TIMEOUT) -> None:
         self.location = location
@@ -88,10 +97,7 @@ class LedgerApp(Application[UUID]):
     def take_snapshot(self, aggregate_id: UUID, version: int | None = None,
                       projector_func: Any = None) -> None:
         """Store an aggregate snapshot, then drop the older ones of that aggregate."""
-        if projector_func is None:
-            super().take_snapshot(aggregate_id, version)
-        else:
-            super().take_snapshot(aggregate_id, version, projector_func)
+        super().take_snapshot(aggregate_id, version, projector_func or project_events)
         recorder = getattr(self.snapshots, "recorder", None)
         datastore = getattr(recorder, "datastore", None)
         if version is None or datastore is None:
@@ -106,10 +112,14 @@ class LedgerApp(Application[UUID]):
                 (aggregate_id if postgres else aggregate_id.hex, version),
             )
 
+    def load(self, aggregate_id: UUID) -> Any:
+        """The aggregate ``aggregate_id`` (from its newest snapshot and the events after)."""
+        return self.repository.get(aggregate_id, projector_func=project_events)
+
     def get_domain(self, domain_key: str) -> DomainLedger | None:
         """The ledger of the domain with this key (uuid or name), or ``None``."""
         try:
-            return self.repository.get(domain_ledger_id(domain_key))
+            return self.load(domain_ledger_id(domain_key))
         except AggregateNotFoundError:
             return None
 

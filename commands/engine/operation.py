@@ -90,7 +90,7 @@ class Operation:
                 self.app.save(self.ledger)
                 return
             except IntegrityError:
-                fresh: DomainLedger = self.app.repository.get(self.ledger.id)
+                fresh: DomainLedger = self.app.load(self.ledger.id)
                 fresh.check_idle()
                 if snapshot_name is not None:
                     if kind in ("create", "adopt"):
@@ -291,7 +291,7 @@ class Operation:
 
     def _changed_under(self) -> LedgerChanged:
         """The error for a ledger that another process wrote to under this operation."""
-        fresh: DomainLedger = self.app.repository.get(self.ledger.id)
+        fresh: DomainLedger = self.app.load(self.ledger.id)
         now = fresh.in_flight
         if now is not None and now["operation_id"] == self.operation_id:
             who = now.get("actor", {})

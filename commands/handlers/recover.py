@@ -81,7 +81,7 @@ def recover_domain(svc: Services, domain_id: str, force: bool = False) -> Recove
     running"); one owned by a process on another host only with ``force`` (recorded in
     the decision's evidence). From its decision on, the recovering process owns it.
     """
-    ledger: DomainLedger = svc.app.repository.get(UUID(domain_id))
+    ledger: DomainLedger = svc.app.load(UUID(domain_id))
     op = ledger.in_flight
     if op is None:
         return Recovery(ledger.domain_name, None, "none", "nothing in flight")
@@ -100,7 +100,7 @@ def recover_domain(svc: Services, domain_id: str, force: bool = False) -> Recove
         try:
             svc.app.save(ledger)
         except IntegrityError:  # the owner (or another recover) wrote meanwhile
-            now: DomainLedger = svc.app.repository.get(UUID(domain_id))
+            now: DomainLedger = svc.app.load(UUID(domain_id))
             if now.in_flight is None or now.in_flight["operation_id"] != op["operation_id"]:
                 return Recovery(ledger.domain_name, None, "none",
                                 "nothing in flight (its owner finished it meanwhile)")
@@ -135,7 +135,7 @@ def recover_all(svc: Services, force: bool = False) -> list[Recovery]:
         try:
             results.append(recover_domain(svc, str(domain_id), force))
         except AttentionNeeded as exc:  # busy or changed: the other domains still go on
-            ledger: DomainLedger = svc.app.repository.get(UUID(str(domain_id)))
+            ledger: DomainLedger = svc.app.load(UUID(str(domain_id)))
             results.append(Recovery(ledger.domain_name, None, "refused", str(exc)))
     return results
 

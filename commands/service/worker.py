@@ -90,7 +90,7 @@ def _record_refusal(refused: Refused, peer: Peer) -> None:
         except (LookupError, XlsnapError):
             pass
         try:
-            access = svc.app.repository.get(access_log_id(peer.uid))
+            access = svc.app.load(access_log_id(peer.uid))
         except AggregateNotFoundError:
             access = AccessLog(uid=peer.uid, actor=svc.actor)
         access.record_refused(refused.command, refused.right, refused.message,
