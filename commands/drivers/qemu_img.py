@@ -7,6 +7,7 @@ read from ``info`` just before; ``-c`` accepts duplicate names, so callers check
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import NamedTuple
 
 from commands.drivers.open_files import holders
@@ -54,8 +55,11 @@ class QemuImg:
     def __init__(self, binary: str = QEMU_IMG, timeout: float = 120.0) -> None:
         self.binary = binary
         self.timeout = timeout
+        self._read_ahead: dict[str, str] = {}     # path -> ``info -U`` JSON (``read_ahead``)
 
     def _run(self, *args: str) -> ProcessResult:
+        if args[:1] != ("info",):
+            self._read_ahead.clear()    # an image may change: what was read ahead is stale
         result = run([self.binary, *args], timeout=self.timeout)
         if not result.ok:
             raise QemuImgError(_last_line(result.stderr) or f"exit {result.returncode}", result)
@@ -67,9 +71,12 @@ class QemuImg:
         ``force_share`` (``-U``) takes no lock: for checks made before an operation
         starts, so that a check never makes another process's write fail.
         """
-        args = ["info", "-U"] if force_share else ["info"]
-        result = self._run(*args, "--output=json", path)
-        data = json.loads(result.stdout)
+        ahead = self._read_ahead.pop(path, None) if force_share else None
+        if ahead is not None:
+            data = json.loads(ahead)
+        else:
+            args = ["info", "-U"] if force_share else ["info"]
+            data = json.loads(self._run(*args, "--output=json", path).stdout)
         tags = tuple(
             InternalTag(str(s["id"]), str(s["name"]), int(s.get("vm-state-size", 0)),
                         int(s.get("date-sec", 0)))
@@ -82,6 +89,35 @@ class QemuImg:
             tags=tags,
             corrupt=bool(((data.get("format-specific") or {}).get("data") or {}).get("corrupt")),
         )
+
+    def read_ahead(self, paths: list[str]) -> None:
+        """Run ``info -U`` for several images at once; the next ``info(path,
+        force_share=True)`` of each takes its answer instead of running qemu-img again.
+
+        For checks before an operation (a 2-disk plan waits for one qemu-img, not two).
+        Any other qemu-img run forgets what was read ahead; a failed read is not kept
+        (``info`` then runs and raises as ever).
+        """
+        self._read_ahead.clear()
+        if len(paths) < 2:
+            return
+        procs = []
+        for path in dict.fromkeys(paths):
+            try:
+                procs.append((path, subprocess.Popen(
+                    [self.binary, "info", "-U", "--output=json", path], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)))
+            except OSError:
+                break
+        for path, proc in procs:
+            try:
+                out, _ = proc.communicate(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                continue
+            if proc.returncode == 0:
+                self._read_ahead[path] = out
 
     def chain_bottom(self, path: str) -> str:
         """The image at the bottom of ``path``'s backing chain (``path`` itself if none).

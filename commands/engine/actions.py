@@ -10,7 +10,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from commands.engine.base_fingerprints import fingerprint, with_base_fingerprints
 from commands.drivers.process import ProcessResult
-from commands.drivers.qemu_img import QemuImg
+from commands.drivers.qemu_img import QemuImg, QemuImgError
 from commands.drivers.qmp import Qmp
 from commands.drivers.xl import Xl
 from commands.state.atomic_files import atomic_write, remove_file, sha256_file
@@ -353,10 +353,17 @@ DISK_ACTIONS: tuple[Action, ...] = (
 
 
 def _delete_tag_if_present(qemu_img: QemuImg, path: str, tag: str) -> ProcessResult:
-    if not qemu_img.info(path).find(tag):
+    """Delete ``tag``; a tag that is not there (any more) counts as deleted.
+
+    The delete is tried first and ``info`` read only when it fails (a tag is nearly always
+    there: one qemu-img run saved per disk)."""
+    try:
+        return qemu_img.snapshot_delete(path, tag)
+    except QemuImgError as exc:
+        if exc.image_locked or qemu_img.info(path).find(tag):
+            raise
         return ProcessResult([qemu_img.binary, "snapshot", "-d", tag, path], 0,
                              detail={"absent": True})
-    return qemu_img.snapshot_delete(path, tag)
 
 
 def _tag_evidence(qemu_img: QemuImg, path: str, tag: str, present_means_done: bool) -> Evidence:

@@ -170,7 +170,10 @@ def plan_disks(
 ) -> list[DiskPlan]:
     """Decide and check what happens to each disk; raises ``UsageError`` on bad input."""
     plans: list[DiskPlan] = []
-    for _, entry, request, kind in chosen_disks(domain, snapcfg):
+    chosen = chosen_disks(domain, snapcfg)
+    qemu_img.read_ahead([entry.spec.target for _, entry, _, _ in chosen
+                         if entry.spec.target and os.path.isabs(entry.spec.target)])
+    for _, entry, request, kind in chosen:
         info = _inspect(domain, entry.spec, qemu_img)
         if kind == "internal":
             plans.append(_plan_internal(domain, entry, info, name))

@@ -11,7 +11,7 @@ import uuid
 
 from commands.engine.actions import StepSpec
 from commands.config.domains import Domain
-from commands.planning.corrupt_images import after_failure, marked_corrupt, refuse_corrupt
+from commands.planning.corrupt_images import after_failure, refuse_corrupt
 from commands.errors import OperationFailed, UsageError
 from commands.planning.recorded_disks import TaggedDisk, internal_disks
 from commands.handlers.messages import RevertSnapshot
@@ -45,8 +45,8 @@ def revert_snapshot(cmd: RevertSnapshot, svc: Services) -> list[str]:
     if under_overlay(domain, disks):
         return revert_under_overlay(cmd, svc, target, ledger, disks)
     _check_disks_in_use(domain, disks)
-    for path in marked_corrupt([d.path for d in disks], svc.qemu_img):
-        refuse_corrupt(next(d.device for d in disks if d.path == path), path, True)
+    for disk in disks:
+        refuse_corrupt(disk.device, disk.path, disk.corrupt)
     operation_id = str(uuid.uuid4())
     safety = f"{RESERVED_PREFIX}revert-{operation_id[:8]}"
     plan = [StepSpec("safety-tag-create", d.path, {"path": d.path, "tag": safety})

@@ -30,6 +30,7 @@ class TaggedDisk(NamedTuple):
     path: str
     tag: str
     present: bool = True
+    corrupt: bool = False           # qcow2's corrupt flag, as read when the disk was checked
 
 
 #: The bytes QEMU locks in an image (block/file-posix.c): 100 + n while it holds
@@ -86,6 +87,7 @@ def internal_disks(
         raise UsageError(f"snapshot {name!r} is incomplete (removed from "
                          f"{', '.join(sorted(removed))}); it can only be deleted")
     disks: list[TaggedDisk] = []
+    qemu_img.read_ahead([d["file"] for d in record["disks"] if d["device"] not in removed])
     for disk in record["disks"]:
         if disk["device"] in removed:
             continue
@@ -94,9 +96,10 @@ def internal_disks(
             raise UsageError(f"disk {disk['device']!r} image {path} of snapshot {name!r} is "
                              "missing")
         try:
-            found = qemu_img.info(path, force_share=True).find(disk["name"])
+            info = qemu_img.info(path, force_share=True)
         except QemuImgError as exc:
             raise image_error(disk["device"], path, exc) from None
+        found = info.find(disk["name"])
         if not found and verb == "delete":  # gone already: the delete finishes the rest
             disks.append(TaggedDisk(disk["device"], path, disk["name"], present=False))
             continue
@@ -106,5 +109,5 @@ def internal_disks(
                 f"{disk['name']!r} where the ledger expects one; run 'xlsnap check "
                 f"{domain.name}'"
             )
-        disks.append(TaggedDisk(disk["device"], path, disk["name"]))
+        disks.append(TaggedDisk(disk["device"], path, disk["name"], corrupt=info.corrupt))
     return disks

@@ -34,6 +34,9 @@ def preload() -> None:
             if not info.name.endswith("__main__"):
                 importlib.import_module(info.name)
     importlib.import_module("eventsourcing.sqlite")
+    # the QMP client (asyncio, ssl: ~60 ms) is imported by the first QMP call: not in a worker
+    importlib.import_module("qemu.qmp")
+    importlib.import_module("qemu.qmp.protocol")
     from commands.cli.main import prebuild
 
     prebuild()

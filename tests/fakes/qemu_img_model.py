@@ -50,6 +50,9 @@ class ImageModel(QemuImg):
                      for n, (name, _) in enumerate(image.tags, 1))
         return ImageInfo(path, image.format, 1 << 20, None, tags)
 
+    def read_ahead(self, paths: list[str]) -> None:
+        """Nothing to overlap: ``info`` here runs no process."""
+
     def chain_bottom(self, path: str) -> str:
         self._call("info --backing-chain", path)
         return path
@@ -64,8 +67,10 @@ class ImageModel(QemuImg):
         result = self._call("snapshot -d", path, tag)
         image = self.images[path]
         named = [t for t in image.tags if t[0] == tag]
-        if not named:
-            raise QemuImgError(f"Could not delete snapshot '{tag}'", result)
+        if not named:   # qemu-img 7.2's words (qemu-img.c img_snapshot, SNAPSHOT_DELETE)
+            failed = ProcessResult(result.argv, 1, "", f"qemu-img: Could not delete snapshot "
+                                   f"'{tag}': snapshot not found")
+            raise QemuImgError(f"Could not delete snapshot '{tag}': snapshot not found", failed)
         image.tags.remove(named[0])
         return result
 
