@@ -131,6 +131,7 @@ class QemuImg:
     def _check_not_open(self, argv: list[str], path: str) -> None:
         """Refuse to write an image another process has open: QEMU's lock does not show
         a Xen qdisk backend's (``locking=off``), so look for it (``open_files.holders``)."""
+        self._read_ahead.clear()        # a write comes: what was read ahead is stale
         open_by = holders([path]).get(path)
         if open_by:
             result = ProcessResult(argv, 1, "", f'Failed to get "write" lock: another process '

@@ -359,8 +359,9 @@ def _delete_tag_if_present(qemu_img: QemuImg, path: str, tag: str) -> ProcessRes
     there: one qemu-img run saved per disk)."""
     try:
         return qemu_img.snapshot_delete(path, tag)
-    except QemuImgError as exc:
-        if exc.image_locked or qemu_img.info(path).find(tag):
+    except QemuImgError:
+        # read without a lock: an image another process has open may still lack the tag
+        if qemu_img.info(path, force_share=True).find(tag):
             raise
         return ProcessResult([qemu_img.binary, "snapshot", "-d", tag, path], 0,
                              detail={"absent": True})

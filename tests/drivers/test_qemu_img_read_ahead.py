@@ -64,3 +64,26 @@ def test_a_failed_read_ahead_leaves_the_error_to_info(tmp_path: Path) -> None:
         img.info(missing, force_share=True)
     assert img.info(a, force_share=True).find("t1")
     assert [r[0] for r in img.runs] == ["info"]
+
+
+def test_deleting_a_tag_that_is_gone_from_an_image_held_open_counts_as_done(
+        tmp_path: Path) -> None:
+    """A killed create's undo after the domain was started by hand (a qdisk backend holds
+    the image, no lock): the tag never made is no obstacle; a tag still there is one."""
+    from commands.engine.actions import _delete_tag_if_present
+
+    a, _ = _images(tmp_path)
+    with open(a, "r+b") as image:
+        holder = subprocess.Popen(["sleep", "30"], stdout=image)
+    try:
+        img = QemuImg()
+        result = _delete_tag_if_present(img, a, "never-made")
+        assert result.ok and result.detail == {"absent": True}
+        with pytest.raises(QemuImgError, match="has .* open"):
+            _delete_tag_if_present(img, a, "t1")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert [t.name for t in QemuImg().info(a).tags] == ["t1"]
+    assert _delete_tag_if_present(QemuImg(), a, "t1").ok
+    assert QemuImg().info(a).tags == ()
