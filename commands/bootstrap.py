@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from commands.engine.actions import Tools
 from commands.config.domains import Domain, check_uuid_binding
@@ -29,6 +29,8 @@ from ledger.domain import DomainLedger
 from ledger.errors import LedgerUnavailable, OperationInFlight
 from ledger.storage.location import is_postgres
 from projections.tree_view import TreeView
+
+T = TypeVar("T")
 
 
 def tool_timeout() -> float:
@@ -83,7 +85,20 @@ class Services:
         if is_postgres(location):
             self._app, self._view = open_shared(location, self.settings, self.read_only)
             return
-        try:
+        def opened(make: Callable[[], T]) -> T:
+            try:
+                return make()
+            except XlsnapError:
+                raise
+            except LedgerUnavailable as exc:
+                raise UsageError(str(exc)) from None
+            except OSError as exc:
+                raise UsageError(f"cannot open ledger {location}: {exc}") from None
+            except Exception as exc:  # a file that is not a ledger database
+                raise LedgerBlocked(f"cannot read ledger {location}: {exc}") from None
+
+        def first_open() -> tuple[LedgerApp | LazyApp, TreeView]:
+            nonlocal location
             fresh = not os.path.lexists(location)
             if fresh:
                 check_not_missing(self.settings)
@@ -92,19 +107,18 @@ class Services:
             self._check_folders()
             if fresh and self.read_only:  # nothing recorded yet: read an empty ledger
                 location = ":memory:"
-            app = LedgerApp(location)
+            if fresh:
+                app: LedgerApp | LazyApp = LedgerApp(location)   # makes the tables
+            else:
+                # opened on first use: a read whose view is up to date never needs it
+                path = location
+                app = LazyApp(path, lambda: opened(lambda: LedgerApp(path)))
             view = TreeView(app)
             if fresh and not self.read_only:
                 os.chmod(location, 0o600)
-        except XlsnapError:
-            raise
-        except LedgerUnavailable as exc:
-            raise UsageError(str(exc)) from None
-        except OSError as exc:
-            raise UsageError(f"cannot open ledger {location}: {exc}") from None
-        except Exception as exc:  # a file that is not a ledger database
-            raise LedgerBlocked(f"cannot read ledger {location}: {exc}") from None
-        self._app, self._view = app, view
+            return app, view
+
+        self._app, self._view = opened(first_open)
 
     def _check_folders(self) -> None:
         """The home (created if missing) and the ledger's folder (see ``private_folders``)."""
