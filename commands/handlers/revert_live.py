@@ -169,7 +169,8 @@ def _device(live: Live, disk: Record, under: bool = False) -> LiveDisk:
             if live_disk.path != on_top and not (under and disk["type"] == "external"):
                 raise UsageError(f"disk {disk['device']!r} now writes to {live_disk.path}, not "
                                  f"{on_top} as at the snapshot (a later external snapshot?); "
-                                 "reverting under an overlay is not supported")
+                                 "reverting a running domain under an overlay is not supported: "
+                                 "stop the domain, then revert it")
             if disk["type"] == "internal" and disk["name"] not in live_disk.snapshots:
                 raise RecordMismatch(f"disk {disk['device']!r} ({live_disk.path}) has no snapshot "
                                     f"tag {disk['name']!r}; run 'xlsnap check'")

@@ -215,3 +215,27 @@ def test_refusals_before_anything_runs(world: LiveWorld) -> None:
     changing = {"stop", "cont", "transaction", "snapshot-save", "migrate"}
     assert not changing & {c for c, _ in world.qemu.calls[sent:]}
     assert world.snapshots() == ["s1"]
+
+
+def test_reverting_a_running_domain_under_an_overlay_is_refused_saying_what_to_do(
+        world: LiveWorld, tmp_path: Path) -> None:
+    """An internal snapshot whose tag is now in a backing image (a later external snapshot
+    put overlays on top): QEMU loads a tag only from the image it writes to."""
+    create_snapshot(CreateSnapshot("web", name="s1", disk_only=True), world.svc)
+    cfg = tmp_path / "snap.cfg"
+    cfg.write_text('name = "x1"\ntype = "external"\nmemory = "no"\n')
+    create_snapshot(CreateSnapshot("web", config_file=str(cfg)), world.svc)
+    world.write(0, "written-after-x1")
+    tops = [d.file for d in world.qemu.drives]
+    sent = len(world.qemu.calls)
+    with pytest.raises(UsageError, match="under an overlay is not supported: stop the "
+                                         "domain, then revert it") as refused:
+        revert_snapshot(RevertSnapshot("web", "s1"), world.svc)
+    assert refused.value.exit_code == 2
+    changing = {"stop", "cont", "transaction", "snapshot-load", "blockdev-add",
+                "blockdev-snapshot-sync"}
+    assert not {c for c, _ in world.qemu.calls[sent:]} & changing
+    assert [d.file for d in world.qemu.drives] == tops
+    assert world.content(0) == "written-after-x1" and world.qemu.status == "running"
+    assert world.snapshots() == ["s1", "x1"]
+    world.idle()
