@@ -377,13 +377,13 @@ class Campaign:
             handle.write(line + "\n")
 
     def target(self, op: str, model: Model) -> str | None:
-        """A snapshot to revert or delete: mostly one that can be (its tags, or its
-        overlay, on the disks in use now), sometimes any (refusals are exercised too)."""
+        """A snapshot to revert or delete: mostly one that can be (an external one
+        anywhere in the tree; an internal one whose tags are on the disks in use now),
+        sometimes any (refusals are exercised too)."""
         names = sorted(model.snaps)
         tops = set(self.domain.top_files())
         fit = [n for n in names if all(
-            (disk["path"] if disk["type"] == "external" else disk["file"]) in tops
-            and (op == "revert" or disk["type"] == "internal")
+            disk["type"] == "external" or disk["file"] in tops
             for disk in self.record(n).get("disks", []))]
         if op == "delete" and self.domain.mode == "live" and not self.base_deletes:
             # a live delete of a tag inside a backing image fails on QEMU's image lock
