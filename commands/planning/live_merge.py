@@ -33,7 +33,11 @@ def as_before_commit(graph: DiskGraph, disk: dict[str, Any],
     for record in others:
         for other in record.get("disks", []):
             top = other.get("path")
-            if (other.get("device") == graph.device and other.get("file") == overlay
+            # only an external snapshot standing on the overlay has an image above it (an
+            # internal one's record names the overlay itself: made its own backing file,
+            # the base looked childless and was removed under the disk in use)
+            if (other.get("type") == "external" and other.get("device") == graph.device
+                    and other.get("file") == overlay and top != overlay
                     and top in graph.info and graph.backing(top) == base):
                 graph.info[top] = graph.info[top]._replace(backing_file=overlay)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib.util
 import random
 import re
+import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,26 @@ def test_campaign_reads_what_a_merging_delete_renamed(tmp_path: Path) -> None:
             k2["file"]]).check_returncode()
     campaign.verify(5, model)
     assert any("snapshot k2" in p and "does not hold" in p for p in campaign.problems)
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
+                    reason="qemu-system-x86_64 is not installed")
+def test_deleting_an_external_snapshot_under_an_internal_one_keeps_the_base(
+        tmp_path: Path) -> None:
+    """A running QEMU: external k1, then internal k2 (its tag in k1's overlay, the disk in
+    use), then delete k1. The base k1 stands on is what the disk and k2 read through. The
+    planner took k2's record (internal: its file is the overlay) for an image above the
+    overlay and made the overlay its own backing file: the base looked childless and was
+    removed under the running disk (found by the broadened campaign, seed 41)."""
+    kc = _campaign_module()
+    with ExitStack() as stack:
+        campaign = kc.Campaign(kc.Live(tmp_path / "live", stack), random.Random(1))
+        model = kc.Model(current=[0, 0])
+        script = [("create-external", "k1"), ("create-internal", "k2"), ("delete", "k1"),
+                  ("revert", "k2"), ("delete", "k2")]
+        for r, forced in enumerate(script, start=1):
+            campaign.round(r, model, forced)
+            if r == 3:
+                assert (tmp_path / "live" / "qmp" / "web-disks" / "disk0.qcow2").exists()
+        assert campaign.problems == []
+        assert model.snaps == {} and campaign.figures["reverts done"] == 1
