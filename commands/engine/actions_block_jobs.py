@@ -99,6 +99,16 @@ def _chain_evidence(tools: Tools, p: Params, written: str) -> Evidence:
     return Evidence(None if running or not files else True, detail)
 
 
+def _above(files: list[str], path: str) -> str | None:
+    """The image right above ``path`` in a chain listed top first (None for the top)."""
+    at = files.index(path)
+    return files[at - 1] if at > 0 else None
+
+
+def _fingerprints(*paths: str | None) -> dict[str, Any]:
+    return {p: fingerprint(p) for p in paths if p}
+
+
 class LiveBlockCommit(Action):
     """``block-commit`` of ``top`` into ``base`` (its backing file) in a running QEMU.
 
@@ -121,15 +131,19 @@ class LiveBlockCommit(Action):
             files = [f for f, _ in chain]
             if not _has_job(q, p["job"]):
                 if p["top"] not in files and p["base"] in files:
-                    return {"already": True, "fingerprints": {p["base"]: fingerprint(p["base"])}}
+                    return {"already": True,
+                            "fingerprints": _fingerprints(p["base"], _above(files, p["base"]))}
                 if p["top"] not in files or _below(chain, p["top"]) != p["base"]:
                     raise QmpError(f"{p['top']} is not backed by {p['base']} in QEMU's "
                                    f"chain {files}", "ChainChanged", "block-commit", {})
             args = {"device": p["device"], "top-node": _node(chain, p["top"]),
                     "base-node": _node(chain, p["base"])}
             timings = run_block_job(q, p["job"], "block-commit", args, written=p["base"])
+            # QEMU re-pointed the image above ``top`` at ``base`` (its header written): its
+            # new fingerprint too, or ``check`` takes it, another snapshot's base, as
+            # changed behind xlsnap's back
             return {"active": files[:1] == [p["top"]], **timings,
-                    "fingerprints": {p["base"]: fingerprint(p["base"])}}
+                    "fingerprints": _fingerprints(p["base"], _above(files, p["top"]))}
 
         return qmp_step(tools, p["socket"], self.argv(p, tools), effect)
 
@@ -138,7 +152,10 @@ class LiveBlockCommit(Action):
         files = found.detail.get("chain", [])
         if found.happened is None:
             return found
-        return Evidence(p["top"] not in files and p["base"] in files, found.detail)
+        done = p["top"] not in files and p["base"] in files
+        if done:  # the image QEMU re-pointed at the base, as ``do`` records it
+            found.detail["fingerprints"].update(_fingerprints(_above(files, p["base"])))
+        return Evidence(done, found.detail)
 
 
 class LiveBlockStream(Action):

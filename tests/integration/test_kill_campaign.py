@@ -86,3 +86,39 @@ def test_deleting_an_external_snapshot_under_an_internal_one_keeps_the_base(
                 assert (tmp_path / "live" / "qmp" / "web-disks" / "disk0.qcow2").exists()
         assert campaign.problems == []
         assert model.snaps == {} and campaign.figures["reverts done"] == 1
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
+                    reason="qemu-system-x86_64 is not installed")
+@pytest.mark.parametrize("fault", [None, "kill:1:effect"])
+def test_a_live_commit_below_a_snapshots_base_leaves_check_clean(
+        tmp_path: Path, fault: str | None) -> None:
+    """A running QEMU: k1, k2 external; revert k2 (a fresh overlay on k1's overlay); k3
+    external on that overlay; delete k1. QEMU's block-commit of k1's overlay re-points the
+    image above it, k3's base, itself: the step (or, killed after the commit, recover's
+    probe of it) must record that image's new fingerprint, or ``check`` calls k3's base
+    changed by someone else (the campaign, seed 50)."""
+    kc = _campaign_module()
+    with ExitStack() as stack:
+        domain = kc.Live(tmp_path / "live", stack)
+        campaign = kc.Campaign(domain, random.Random(1))
+        model = kc.Model(current=[0, 0])
+        script = [("create-external", "k1"), ("create-external", "k2"), ("revert", "k2"),
+                  ("create-external", "k3")]
+        for r, forced in enumerate(script, start=1):
+            campaign.round(r, model, forced)
+        if fault is None:
+            campaign.round(5, model, ("delete", "k1"))
+        else:
+            killed = subprocess.run(
+                [sys.executable, "-m", "commands", "snapshot-delete", "-n", "k1", "web"],
+                cwd=REPO, env={**domain.env(), "XLSNAP_FAULT_INJECT": fault},
+                capture_output=True, text=True, timeout=300)
+            assert killed.returncode == -9
+            code, out, err, _ = domain.xlsnap("recover", "web")
+            assert code == 0 and "finished delete 'k1'" in out, err
+            campaign.refresh()
+            del model.snaps["k1"]
+            campaign.verify(5, model)
+        assert campaign.problems == []
+        assert sorted(model.snaps) == sorted(campaign.records) == ["k2", "k3"]
