@@ -100,8 +100,9 @@ def _chain_evidence(tools: Tools, p: Params, written: str) -> Evidence:
 
 
 def _above(files: list[str], path: str) -> str | None:
-    """The image right above ``path`` in a chain listed top first (None for the top)."""
-    at = files.index(path)
+    """The image right above ``path`` in a chain listed top first (None for the top, or
+    for an image not in the chain)."""
+    at = files.index(path) if path in files else 0
     return files[at - 1] if at > 0 else None
 
 
@@ -141,9 +142,11 @@ class LiveBlockCommit(Action):
             timings = run_block_job(q, p["job"], "block-commit", args, written=p["base"])
             # QEMU re-pointed the image above ``top`` at ``base`` (its header written): its
             # new fingerprint too, or ``check`` takes it, another snapshot's base, as
-            # changed behind xlsnap's back
+            # changed behind xlsnap's back. Read from the chain as it is now: a job carried
+            # on after a kill may have ended before ``files`` was read.
+            after = [f for f, _ in backing_chain(q, p["device"])]
             return {"active": files[:1] == [p["top"]], **timings,
-                    "fingerprints": _fingerprints(p["base"], _above(files, p["top"]))}
+                    "fingerprints": _fingerprints(p["base"], _above(after, p["base"]))}
 
         return qmp_step(tools, p["socket"], self.argv(p, tools), effect)
 

@@ -122,3 +122,54 @@ def test_a_live_commit_below_a_snapshots_base_leaves_check_clean(
             campaign.verify(5, model)
         assert campaign.problems == []
         assert sorted(model.snaps) == sorted(campaign.records) == ["k2", "k3"]
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
+                    reason="qemu-system-x86_64 is not installed")
+def test_recover_carries_on_a_commit_job_that_ended_but_was_not_dismissed(
+        tmp_path: Path) -> None:
+    """A live delete killed with its commit job ended by QEMU (pivoted) but not dismissed
+    (here: killed at the step's intent, the job then run by hand as the step runs it):
+    ``recover`` carries the job on. The step read the image above the top
+    from the chain as it was before, and the top was gone: recover died with a ValueError
+    (exit 70; the campaign, seed 55)."""
+    import time
+
+    from commands.drivers.qmp_chain import backing_chain
+    from commands.planning.live_merge import _job_id
+
+    kc = _campaign_module()
+    with ExitStack() as stack:
+        domain = kc.Live(tmp_path / "live", stack)
+        campaign = kc.Campaign(domain, random.Random(1))
+        model = kc.Model(current=[0, 0])
+        for r, forced in enumerate([("create-external", "k1"), ("revert", "k1")], start=1):
+            campaign.round(r, model, forced)
+        killed = subprocess.run(
+            [sys.executable, "-m", "commands", "snapshot-delete", "-n", "k1", "web"],
+            cwd=REPO, env={**domain.env(), "XLSNAP_FAULT_INJECT": "kill:1:intent"},
+            capture_output=True, text=True, timeout=300)
+        assert killed.returncode == -9, killed.stderr
+        q = domain.qmp()
+        (top, top_node), (base, base_node) = backing_chain(q, "drv0")[:2]
+        job = _job_id("commit", top)
+        q.execute("block-commit", {"job-id": job, "device": "drv0", "top-node": top_node,
+                                   "base-node": base_node, "auto-finalize": False,
+                                   "auto-dismiss": False})
+        for _ in range(3000):
+            status = {j["id"]: j["status"] for j in q.execute("query-jobs")}[job]
+            if status == "ready":
+                q.execute("job-complete", {"id": job})
+            elif status == "pending":
+                q.execute("job-finalize", {"id": job})
+            elif status == "concluded":
+                break
+            time.sleep(0.01)
+        assert [f for f, _ in backing_chain(q, "drv0")][0] == base   # pivoted, not dismissed
+        code, out, err, _ = domain.xlsnap("recover", "web")
+        assert code == 0 and "finished delete 'k1'" in out, err
+        assert q.execute("query-jobs") == []
+        campaign.refresh()
+        del model.snaps["k1"]
+        campaign.verify(3, model)
+        assert campaign.problems == []
