@@ -10,7 +10,7 @@ from commands.drivers.qmp import Qmp, QmpError
 from commands.drivers.qmp_chain import backing_chain
 from commands.drivers.process import ProcessResult
 from commands.engine.actions import Action, Evidence, Params, Tools
-from commands.engine.base_fingerprints import fingerprint
+from commands.engine.base_fingerprints import fingerprints
 from commands.engine.live_helpers import qmp_argv, qmp_step
 
 #: Seconds a merge may take before the step fails (the job is then cancelled).
@@ -95,7 +95,7 @@ def _chain_evidence(tools: Tools, p: Params, written: str) -> Evidence:
         return Evidence(None, {"qmp": exc.desc})
     files = [f for f, _ in chain]
     detail = {"chain": files, "job_running": running,
-              "fingerprints": {written: fingerprint(written)}}
+              "fingerprints": fingerprints(written)}
     return Evidence(None if running or not files else True, detail)
 
 
@@ -104,10 +104,6 @@ def _above(files: list[str], path: str) -> str | None:
     for an image not in the chain)."""
     at = files.index(path) if path in files else 0
     return files[at - 1] if at > 0 else None
-
-
-def _fingerprints(*paths: str | None) -> dict[str, Any]:
-    return {p: fingerprint(p) for p in paths if p}
 
 
 class LiveBlockCommit(Action):
@@ -133,7 +129,7 @@ class LiveBlockCommit(Action):
             if not _has_job(q, p["job"]):
                 if p["top"] not in files and p["base"] in files:
                     return {"already": True,
-                            "fingerprints": _fingerprints(p["base"], _above(files, p["base"]))}
+                            "fingerprints": fingerprints(p["base"], _above(files, p["base"]))}
                 if p["top"] not in files or _below(chain, p["top"]) != p["base"]:
                     raise QmpError(f"{p['top']} is not backed by {p['base']} in QEMU's "
                                    f"chain {files}", "ChainChanged", "block-commit", {})
@@ -146,7 +142,7 @@ class LiveBlockCommit(Action):
             # on after a kill may have ended before ``files`` was read.
             after = [f for f, _ in backing_chain(q, p["device"])]
             return {"active": files[:1] == [p["top"]], **timings,
-                    "fingerprints": _fingerprints(p["base"], _above(after, p["base"]))}
+                    "fingerprints": fingerprints(p["base"], _above(after, p["base"]))}
 
         return qmp_step(tools, p["socket"], self.argv(p, tools), effect)
 
@@ -157,7 +153,7 @@ class LiveBlockCommit(Action):
             return found
         done = p["top"] not in files and p["base"] in files
         if done:  # the image QEMU re-pointed at the base, as ``do`` records it
-            found.detail["fingerprints"].update(_fingerprints(_above(files, p["base"])))
+            found.detail["fingerprints"].update(fingerprints(_above(files, p["base"])))
         return Evidence(done, found.detail)
 
 
@@ -178,7 +174,7 @@ class LiveBlockStream(Action):
             if not _has_job(q, p["job"]):
                 below = _below(chain, p["path"]) if p["path"] in files else "?"
                 if below == p["new"]:
-                    return {"already": True, "fingerprints": {p["path"]: fingerprint(p["path"])}}
+                    return {"already": True, "fingerprints": fingerprints(p["path"])}
                 if below != p["old"]:
                     raise QmpError(f"{p['path']} is not backed by {p['old']} in QEMU's "
                                    f"chain {files}", "ChainChanged", "block-stream", {})
@@ -186,7 +182,7 @@ class LiveBlockStream(Action):
             if p["new"]:
                 args["base-node"] = _node(chain, p["new"])
             timings = run_block_job(q, p["job"], "block-stream", args, written=p["path"])
-            return {**timings, "fingerprints": {p["path"]: fingerprint(p["path"])}}
+            return {**timings, "fingerprints": fingerprints(p["path"])}
 
         return qmp_step(tools, p["socket"], self.argv(p, tools), effect)
 

@@ -11,14 +11,14 @@ import os
 from pathlib import Path
 
 from commands.engine.actions import Action, Evidence, Params, Tools, like_base
-from commands.engine.base_fingerprints import fingerprint
+from commands.engine.base_fingerprints import fingerprints
 from commands.drivers.process import ProcessResult
 from commands.state.atomic_files import allocated
 from commands.state.snapshot_metadata import libxl_record, metadata_path, write_metadata
 
 
 def _with_fingerprints(result: ProcessResult, *paths: str) -> ProcessResult:
-    result.detail["fingerprints"] = {p: fingerprint(p) for p in paths}
+    result.detail["fingerprints"] = fingerprints(*paths)
     return result
 
 
@@ -27,7 +27,7 @@ def _backing_evidence(tools: Tools, path: str, wanted: str | None) -> Evidence:
         return Evidence(None, {"image_missing": path})
     backing = tools.qemu_img.info(path, force_share=True).backing_file
     return Evidence(backing == wanted, {"backing": backing,
-                                        "fingerprints": {path: fingerprint(path)}})
+                                        "fingerprints": fingerprints(path)})
 
 
 class ImageCommit(Action):
@@ -45,7 +45,7 @@ class ImageCommit(Action):
 
     def probe(self, p: Params, tools: Tools) -> Evidence:
         # a commit leaves no mark to tell; running it again writes the same data
-        return Evidence(None, {"fingerprints": {p["base"]: fingerprint(p["base"])}})
+        return Evidence(None, {"fingerprints": fingerprints(p["base"])})
 
 
 class BackingRepoint(Action):

@@ -18,6 +18,12 @@ def fingerprint(path: str) -> Fingerprint | None:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}
 
 
+def fingerprints(*paths: str | None) -> dict[str, Fingerprint | None]:
+    """``{path: fingerprint}`` of the images a step wrote (``None`` paths left out): what a
+    step's result or probe carries under ``fingerprints``."""
+    return {p: fingerprint(p) for p in paths if p}
+
+
 def with_base_fingerprints(record: dict[str, Any]) -> dict[str, Any]:
     """``record`` whose external disks carry their base's fingerprint (taken now if not yet).
 
