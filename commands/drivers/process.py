@@ -76,5 +76,35 @@ def run(argv: list[str], timeout: float = DEFAULT_TIMEOUT) -> ProcessResult:
     return ProcessResult(argv, proc.returncode, proc.stdout, proc.stderr, _ms(start))
 
 
+def run_together(argvs: list[list[str]], timeout: float = DEFAULT_TIMEOUT
+                 ) -> list[ProcessResult | None]:
+    """Run several read-only programs at once (as ``run`` runs one); each result, or None
+    for one that could not start or ran past ``timeout`` (then killed)."""
+    start = time.perf_counter()
+    procs: list[subprocess.Popen[str] | None] = []
+    for argv in argvs:
+        log.debug("run %s", argv)
+        try:
+            procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True, errors="replace"))
+        except OSError:
+            procs.append(None)
+    results: list[ProcessResult | None] = []
+    for argv, proc in zip(argvs, procs):
+        if proc is None:
+            results.append(None)
+            continue
+        try:
+            out, err = proc.communicate(timeout=max(0.0, timeout - (time.perf_counter() - start)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            results.append(None)
+            continue
+        results.append(ProcessResult(argv, proc.returncode, out, err, _ms(start)))
+    return results
+
+
 def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0

@@ -7,11 +7,10 @@ read from ``info`` just before; ``-c`` accepts duplicate names, so callers check
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import NamedTuple
 
 from commands.drivers.open_files import holders
-from commands.drivers.process import DriverError, ProcessResult, run
+from commands.drivers.process import DriverError, ProcessResult, run, run_together
 
 QEMU_IMG = "qemu-img"
 
@@ -101,23 +100,11 @@ class QemuImg:
         self._read_ahead.clear()
         if len(paths) < 2:
             return
-        procs = []
-        for path in dict.fromkeys(paths):
-            try:
-                procs.append((path, subprocess.Popen(
-                    [self.binary, "info", "-U", "--output=json", path], stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)))
-            except OSError:
-                break
-        for path, proc in procs:
-            try:
-                out, _ = proc.communicate(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-                continue
-            if proc.returncode == 0:
-                self._read_ahead[path] = out
+        wanted = list(dict.fromkeys(paths))
+        argvs = [[self.binary, "info", "-U", "--output=json", p] for p in wanted]
+        for path, result in zip(wanted, run_together(argvs, timeout=self.timeout)):
+            if result is not None and result.ok:
+                self._read_ahead[path] = result.stdout
 
     def chain_bottom(self, path: str) -> str:
         """The image at the bottom of ``path``'s backing chain (``path`` itself if none).
