@@ -43,16 +43,24 @@ def _campaign_module():
     return module
 
 
+def _scripted(kc, domain, script: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+    """A campaign on ``domain`` that has played ``script`` (rounds 1..n, none killed):
+    ``(campaign, model)``."""
+    campaign = kc.Campaign(domain, random.Random(1))
+    model = kc.Model(current=[0, 0])
+    for r, forced in enumerate(script, start=1):
+        campaign.round(r, model, forced)
+    return campaign, model
+
+
 def test_campaign_reads_what_a_merging_delete_renamed(tmp_path: Path) -> None:
     """Deleting external k1 commits k2's base (k1's overlay) into k1's base and renames
     k2's recorded file: the campaign must read k2 where its record says now, and find
     its content there (CI, seed 5: the campaign read the removed overlay and failed)."""
     kc = _campaign_module()
-    campaign = kc.Campaign(kc.Stopped(tmp_path / "stopped"), random.Random(1))
-    model = kc.Model(current=[0, 0])
-    for r, forced in enumerate([("create-external", "k1"), ("create-external", "k2"),
-                                ("create-internal", "k3"), ("delete", "k1")], start=1):
-        campaign.round(r, model, forced)
+    campaign, model = _scripted(kc, kc.Stopped(tmp_path / "stopped"), [
+        ("create-external", "k1"), ("create-external", "k2"), ("create-internal", "k3"),
+        ("delete", "k1")])
     assert sorted(model.snaps) == ["k2", "k3"]
     k2 = campaign.record("k2")["disks"][0]
     assert k2["file"] == str(tmp_path / "stopped" / "images" / "a.qcow2")
@@ -76,14 +84,11 @@ def test_deleting_an_external_snapshot_under_an_internal_one_keeps_the_base(
     removed under the running disk (found by the broadened campaign, seed 41)."""
     kc = _campaign_module()
     with ExitStack() as stack:
-        campaign = kc.Campaign(kc.Live(tmp_path / "live", stack), random.Random(1))
-        model = kc.Model(current=[0, 0])
-        script = [("create-external", "k1"), ("create-internal", "k2"), ("delete", "k1"),
-                  ("revert", "k2"), ("delete", "k2")]
-        for r, forced in enumerate(script, start=1):
-            campaign.round(r, model, forced)
-            if r == 3:
-                assert (tmp_path / "live" / "qmp" / "web-disks" / "disk0.qcow2").exists()
+        campaign, model = _scripted(kc, kc.Live(tmp_path / "live", stack), [
+            ("create-external", "k1"), ("create-internal", "k2"), ("delete", "k1")])
+        assert (tmp_path / "live" / "qmp" / "web-disks" / "disk0.qcow2").exists()
+        campaign.round(4, model, ("revert", "k2"))
+        campaign.round(5, model, ("delete", "k2"))
         assert campaign.problems == []
         assert model.snaps == {} and campaign.figures["reverts done"] == 1
 
@@ -101,12 +106,9 @@ def test_a_live_commit_below_a_snapshots_base_leaves_check_clean(
     kc = _campaign_module()
     with ExitStack() as stack:
         domain = kc.Live(tmp_path / "live", stack)
-        campaign = kc.Campaign(domain, random.Random(1))
-        model = kc.Model(current=[0, 0])
-        script = [("create-external", "k1"), ("create-external", "k2"), ("revert", "k2"),
-                  ("create-external", "k3")]
-        for r, forced in enumerate(script, start=1):
-            campaign.round(r, model, forced)
+        campaign, model = _scripted(kc, domain, [
+            ("create-external", "k1"), ("create-external", "k2"), ("revert", "k2"),
+            ("create-external", "k3")])
         if fault is None:
             campaign.round(5, model, ("delete", "k1"))
         else:
@@ -141,10 +143,7 @@ def test_recover_carries_on_a_commit_job_that_ended_but_was_not_dismissed(
     kc = _campaign_module()
     with ExitStack() as stack:
         domain = kc.Live(tmp_path / "live", stack)
-        campaign = kc.Campaign(domain, random.Random(1))
-        model = kc.Model(current=[0, 0])
-        for r, forced in enumerate([("create-external", "k1"), ("revert", "k1")], start=1):
-            campaign.round(r, model, forced)
+        campaign, model = _scripted(kc, domain, [("create-external", "k1"), ("revert", "k1")])
         killed = subprocess.run(
             [sys.executable, "-m", "commands", "snapshot-delete", "-n", "k1", "web"],
             cwd=REPO, env={**domain.env(), "XLSNAP_FAULT_INJECT": "kill:1:intent"},
